@@ -1,0 +1,219 @@
+//! A policy set loaded for evaluation: every plugin compiled, pinned,
+//! granted and with its settings validated, before it serves a request.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use gavel_core::compose::{Effect, PluginReport};
+use gavel_core::{Composed, ModuleRef, Outcome, PluginEntry, PolicySet, Subject, SubjectKind, compose};
+
+use crate::error::LoadError;
+use crate::plugin::{Evaluation, Plugin};
+use crate::runtime::Runtime;
+
+/// The file a policy-set directory must contain.
+pub const POLICY_SET_FILE: &str = "policy-set.yaml";
+
+/// Plugins embedded in the program, addressed from a policy set as `builtin:<name>`.
+#[derive(Debug, Clone, Default)]
+pub struct Builtins {
+    modules: BTreeMap<String, Cow<'static, [u8]>>,
+}
+
+impl Builtins {
+    /// Add (or replace) the builtin `name`.
+    pub fn insert(&mut self, name: impl Into<String>, bytes: impl Into<Cow<'static, [u8]>>) -> &mut Self {
+        self.modules.insert(name.into(), bytes.into());
+        self
+    }
+
+    /// The names available.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.modules.keys().map(String::as_str)
+    }
+
+    fn get(&self, name: &str) -> Option<&[u8]> {
+        self.modules.get(name).map(|c| &**c)
+    }
+}
+
+/// One plugin of a loaded policy set.
+#[derive(Debug, Clone)]
+pub struct LoadedPlugin {
+    /// Its entry in the policy set.
+    pub entry: PluginEntry,
+    /// The compiled plugin.
+    pub plugin: Arc<Plugin>,
+    /// Its settings as the JSON text it receives.
+    pub settings: String,
+    /// The subject kinds it receives.
+    pub subjects: Vec<SubjectKind>,
+}
+
+impl LoadedPlugin {
+    /// Evaluate this plugin alone on `subject`, with its settings and limits.
+    pub fn evaluate(&self, subject: &Subject) -> Evaluation {
+        self.plugin.evaluate(subject, &self.settings, &self.entry.limits)
+    }
+
+    fn grant(&self) -> Effect {
+        Effect {
+            mode: self.entry.mode,
+            authority: self.entry.authority,
+            failure_policy: self.entry.failure_policy,
+        }
+    }
+}
+
+/// A policy set ready to evaluate subjects. `Send + Sync`; evaluate from as
+/// many threads as you like.
+#[derive(Debug, Clone)]
+pub struct PolicySetRuntime {
+    set: PolicySet,
+    plugins: Vec<LoadedPlugin>,
+    version: String,
+}
+
+impl PolicySetRuntime {
+    /// Evaluate `subject` with every plugin subscribed to its kind, and
+    /// compose their outcomes.
+    pub fn evaluate(&self, subject: &Subject) -> Composed {
+        let kind = subject.kind();
+        compose(self.plugins.iter().map(|p| {
+            let (outcome, duration) = if p.subjects.contains(&kind) {
+                let e = p.evaluate(subject);
+                (e.outcome, e.duration)
+            } else {
+                (Outcome::Skipped, Duration::ZERO)
+            };
+            PluginReport {
+                name: p.entry.name.clone(),
+                grant: p.grant(),
+                outcome,
+                effect: None,
+                duration,
+            }
+        }))
+    }
+
+    /// The policy set as written.
+    pub fn policy_set(&self) -> &PolicySet {
+        &self.set
+    }
+
+    /// The loaded plugins, in policy-set order.
+    pub fn plugins(&self) -> &[LoadedPlugin] {
+        &self.plugins
+    }
+
+    /// A content hash of the policy set and every module it loads: the
+    /// configuration version recorded with each decision.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+}
+
+impl Runtime {
+    /// Load the policy set in `dir` (its [`POLICY_SET_FILE`], with module
+    /// paths relative to `dir`; nothing outside `dir` can be read).
+    pub fn load_policy_set_dir(&self, dir: impl AsRef<Path>, builtins: &Builtins) -> Result<PolicySetRuntime, LoadError> {
+        let path = dir.as_ref();
+        let io = |p: &str, source| LoadError::Io {
+            path: p.to_owned(),
+            source,
+        };
+        let dir = Dir::open_ambient_dir(path, ambient_authority()).map_err(|e| io(&path.display().to_string(), e))?;
+        let text = dir
+            .read_to_string(POLICY_SET_FILE)
+            .map_err(|e| io(&path.join(POLICY_SET_FILE).display().to_string(), e))?;
+        let set = PolicySet::from_yaml(&text)?;
+        self.load_policy_set(set, Some(&dir), builtins)
+    }
+
+    /// Load a parsed policy set. Path modules are read from `dir`.
+    pub fn load_policy_set(&self, set: PolicySet, dir: Option<&Dir>, builtins: &Builtins) -> Result<PolicySetRuntime, LoadError> {
+        set.validate()?;
+        let mut version = serde_json::to_vec(&set).unwrap_or_default();
+        let mut plugins = Vec::with_capacity(set.plugins.len());
+        for entry in &set.plugins {
+            let loaded = self.load_entry(entry, dir, builtins)?;
+            version.extend_from_slice(loaded.plugin.sha256().as_bytes());
+            plugins.push(loaded);
+        }
+        Ok(PolicySetRuntime {
+            version: gavel_core::digest::sha256_hex(&version),
+            set,
+            plugins,
+        })
+    }
+
+    fn load_entry(&self, entry: &PluginEntry, dir: Option<&Dir>, builtins: &Builtins) -> Result<LoadedPlugin, LoadError> {
+        let name = &entry.name;
+        let origin = entry.module.to_string();
+        let bytes: Cow<'_, [u8]> = match &entry.module {
+            ModuleRef::Builtin(b) => Cow::Borrowed(builtins.get(b).ok_or_else(|| LoadError::UnknownBuiltin {
+                plugin: name.clone(),
+                name: b.clone(),
+                available: builtins.names().collect::<Vec<_>>().join(", "),
+            })?),
+            ModuleRef::Path(p) => {
+                let dir = dir.ok_or_else(|| LoadError::NoDirectory {
+                    plugin: name.clone(),
+                    path: p.clone(),
+                })?;
+                Cow::Owned(dir.read(p).map_err(|source| LoadError::Io {
+                    path: p.clone(),
+                    source,
+                })?)
+            }
+        };
+        if let Some(expected) = &entry.sha256 {
+            let actual = gavel_core::digest::sha256_hex(&bytes);
+            if !actual.eq_ignore_ascii_case(expected) {
+                return Err(LoadError::DigestMismatch {
+                    plugin: name.clone(),
+                    expected: expected.clone(),
+                    actual,
+                });
+            }
+        }
+        if entry.limits.memory_mib > self.max_memory_mib() {
+            return Err(LoadError::Grant {
+                plugin: name.clone(),
+                reason: format!(
+                    "limits.memoryMiB is {}, but this runtime grants at most {} MiB",
+                    entry.limits.memory_mib,
+                    self.max_memory_mib()
+                ),
+            });
+        }
+        let plugin = self.load_plugin(&origin, &bytes)?;
+        let handles = &plugin.metadata().subjects;
+        let subjects = entry.subjects.clone().unwrap_or_else(|| handles.clone());
+        if let Some(s) = subjects.iter().find(|s| !handles.contains(s)) {
+            return Err(LoadError::Subjects {
+                plugin: name.clone(),
+                subject: s.to_string(),
+                handles: handles.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", "),
+            });
+        }
+        let settings = serde_json::to_string(&entry.settings).unwrap_or_else(|_| "{}".into());
+        plugin
+            .validate_settings(&settings, &entry.limits)
+            .map_err(|f| LoadError::Settings {
+                plugin: name.clone(),
+                reason: f.message,
+            })?;
+        Ok(LoadedPlugin {
+            entry: entry.clone(),
+            plugin,
+            settings,
+            subjects,
+        })
+    }
+}

@@ -1,0 +1,204 @@
+//! The engine every plugin of a process shares: one wasmtime `Engine` tuned
+//! for the fresh-instance-per-evaluation pattern, the two linkers, the epoch
+//! ticker and the compile cache.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::bindings;
+use crate::cache::CompileCache;
+use crate::error::LoadError;
+use crate::plugin::Plugin;
+use crate::store::StoreState;
+
+/// How often the epoch advances: the granularity of plugin deadlines.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// Configures a [`Runtime`].
+///
+/// The defaults are the fast path measured in `shared/TOOLCHAIN.md`: the
+/// pooling allocator with copy-on-write memory images, memory kept resident
+/// between instances and reset with one `pagemap_scan` ioctl where the kernel
+/// has it.
+#[derive(Debug, Clone)]
+pub struct RuntimeBuilder {
+    max_concurrent_instances: u32,
+    max_memory_mib: u64,
+    cache_dir: Option<PathBuf>,
+    pooling: bool,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        RuntimeBuilder {
+            max_concurrent_instances: 128,
+            max_memory_mib: 1024,
+            cache_dir: None,
+            pooling: true,
+        }
+    }
+}
+
+impl RuntimeBuilder {
+    /// The default configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many plugin instances may be alive at once (concurrent
+    /// evaluations). Past it an evaluation fails with
+    /// [`FailureKind::Instantiation`](gavel_core::FailureKind::Instantiation).
+    /// Default 128.
+    pub fn max_concurrent_instances(mut self, n: u32) -> Self {
+        self.max_concurrent_instances = n.max(1);
+        self
+    }
+
+    /// The largest linear memory any plugin may be granted, MiB. Default 1024.
+    pub fn max_memory_mib(mut self, mib: u64) -> Self {
+        self.max_memory_mib = mib.max(1);
+        self
+    }
+
+    /// Keep precompiled plugins in `dir`, keyed by content hash and engine
+    /// configuration, so that a restart loads them in milliseconds. The
+    /// directory must be writable by this process only: gavel loads native
+    /// code from it.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Use the on-demand allocator instead of the pooling allocator (for
+    /// measurements, or hosts that cannot reserve the pool's address space).
+    pub fn pooling(mut self, enabled: bool) -> Self {
+        self.pooling = enabled;
+        self
+    }
+
+    /// Build the runtime and start its epoch ticker.
+    pub fn build(self) -> Result<Runtime, LoadError> {
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .memory_init_cow(true)
+            .parallel_compilation(true);
+        if self.pooling {
+            let n = self.max_concurrent_instances;
+            let mut pool = PoolingAllocationConfig::new();
+            // Python and JS guests are made of many core instances with large
+            // vmctx; these per-component bounds admit them (TOOLCHAIN.md).
+            pool.total_component_instances(n)
+                .total_core_instances(n.saturating_mul(16))
+                .total_memories(n.saturating_mul(4))
+                .total_tables(n.saturating_mul(4))
+                .total_stacks(n)
+                .max_core_instances_per_component(512)
+                .max_memories_per_component(16)
+                .max_tables_per_component(64)
+                .max_core_instance_size(1 << 20)
+                .max_component_instance_size(1 << 20)
+                .table_elements(100_000)
+                .max_memory_size(usize::try_from(self.max_memory_mib << 20).unwrap_or(usize::MAX))
+                .linear_memory_keep_resident(4 << 20)
+                .table_keep_resident(64 << 10)
+                .pagemap_scan(Enabled::Auto);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = Engine::new(&config).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+
+        let mut pure = Linker::new(&engine);
+        bindings::add_log_to_linker(&mut pure).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let mut wasi = pure.clone();
+        wasmtime_wasi::p2::add_to_linker_sync(&mut wasi).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+
+        spawn_epoch_ticker(&engine);
+        let cache = self.cache_dir.map(|dir| CompileCache::new(dir, &engine));
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                pure,
+                wasi,
+                cache,
+                max_memory_mib: self.max_memory_mib,
+                loaded: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+}
+
+/// Advance the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("gavel-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        // Without a ticker deadlines never fire, but fuel still bounds every
+        // evaluation; say so loudly rather than refuse to start.
+        tracing::error!("cannot start the epoch ticker thread, plugin deadlines will not be enforced: {e}");
+    }
+}
+
+/// A gavel runtime: compiles plugins and runs them. Cheap to clone, `Send +
+/// Sync`; share one per process.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    /// Linker for plugins that import only `gavel:policy/log`: the fast path.
+    pub(crate) pure: Linker<StoreState>,
+    /// Linker that adds a locked-down WASI p2, for guests whose toolchain imports it.
+    pub(crate) wasi: Linker<StoreState>,
+    pub(crate) cache: Option<CompileCache>,
+    pub(crate) max_memory_mib: u64,
+    /// Plugins already compiled, by sha256, so that reloading a policy set
+    /// does not recompile unchanged plugins.
+    pub(crate) loaded: Mutex<HashMap<String, Weak<Plugin>>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("max_memory_mib", &self.inner.max_memory_mib)
+            .field("cache", &self.inner.cache.as_ref().map(|c| c.dir()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// The largest memory grant this runtime accepts, MiB.
+    pub fn max_memory_mib(&self) -> u64 {
+        self.inner.max_memory_mib
+    }
+
+    /// Compile (or fetch from the caches) a plugin from component bytes.
+    /// `origin` names the bytes in error messages (a path or `builtin:x`).
+    pub fn load_plugin(&self, origin: &str, bytes: &[u8]) -> Result<Arc<Plugin>, LoadError> {
+        let sha256 = gavel_core::digest::sha256_hex(bytes);
+        let mut loaded = self.inner.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(plugin) = loaded.get(&sha256).and_then(Weak::upgrade) {
+            return Ok(plugin);
+        }
+        let plugin = Arc::new(Plugin::compile(self, origin, bytes, sha256.clone())?);
+        loaded.retain(|_, w| w.strong_count() > 0);
+        loaded.insert(sha256, Arc::downgrade(&plugin));
+        Ok(plugin)
+    }
+}
