@@ -4,7 +4,9 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::subject::{AdmissionRequest, GroupVersionKind, GroupVersionResource, Operation, UserInfo};
+use crate::subject::{
+    AdmissionRequest, GroupVersionKind, GroupVersionResource, Operation, UserInfo,
+};
 
 /// `apiVersion`s gavel answers. v1beta1 has the same shape and is still sent
 /// by clusters whose webhook configuration lists it first.
@@ -26,7 +28,9 @@ pub enum AdmissionReviewError {
     #[error("malformed AdmissionReview: {0}")]
     Malformed(String),
     /// Wrong `apiVersion`.
-    #[error("unsupported AdmissionReview apiVersion `{0}`: send admission.k8s.io/v1 (set admissionReviewVersions: [\"v1\"] in the webhook configuration)")]
+    #[error(
+        "unsupported AdmissionReview apiVersion `{0}`: send admission.k8s.io/v1 (set admissionReviewVersions: [\"v1\"] in the webhook configuration)"
+    )]
     ApiVersion(String),
     /// Wrong `kind`.
     #[error("kind is `{0}`, expected AdmissionReview")]
@@ -102,8 +106,8 @@ fn raw_object(raw: Option<&RawValue>) -> Option<String> {
 impl AdmissionReview {
     /// Parse an AdmissionReview request body.
     pub fn from_json(body: &[u8]) -> Result<AdmissionReview, AdmissionReviewError> {
-        let wire: Wire<'_> =
-            serde_json::from_slice(body).map_err(|e| AdmissionReviewError::Malformed(e.to_string()))?;
+        let wire: Wire<'_> = serde_json::from_slice(body)
+            .map_err(|e| AdmissionReviewError::Malformed(e.to_string()))?;
         if !API_VERSIONS.contains(&wire.api_version.as_str()) {
             return Err(AdmissionReviewError::ApiVersion(wire.api_version));
         }
@@ -150,7 +154,9 @@ mod tests {
     use super::*;
 
     fn review(request: &str) -> String {
-        format!(r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{request}}}"#)
+        format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{request}}}"#
+        )
     }
 
     #[test]
@@ -171,7 +177,13 @@ mod tests {
         assert!(r.dry_run);
         assert_eq!(r.object.as_deref(), Some(r#"{"metadata":{"name":"p"}}"#));
         assert_eq!(r.old_object, None);
-        assert_eq!(r.user_info.extra, [("a".into(), vec!["1".into()]), ("b".into(), vec!["2".into()])]);
+        assert_eq!(
+            r.user_info.extra,
+            [
+                ("a".into(), vec!["1".into()]),
+                ("b".into(), vec!["2".into()])
+            ]
+        );
     }
 
     #[test]
@@ -185,7 +197,10 @@ mod tests {
 
     #[track_caller]
     fn check_err(body: &str, expect: AdmissionReviewError) {
-        assert_eq!(AdmissionReview::from_json(body.as_bytes()).unwrap_err(), expect);
+        assert_eq!(
+            AdmissionReview::from_json(body.as_bytes()).unwrap_err(),
+            expect
+        );
     }
 
     #[test]
@@ -202,7 +217,10 @@ mod tests {
             r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#,
             AdmissionReviewError::MissingRequest,
         );
-        check_err(&review(r#"{"operation":"CREATE"}"#), AdmissionReviewError::MissingUid);
+        check_err(
+            &review(r#"{"operation":"CREATE"}"#),
+            AdmissionReviewError::MissingUid,
+        );
         check_err(
             &review(r#"{"uid":"u","operation":"PATCH"}"#),
             AdmissionReviewError::Operation("PATCH".into()),

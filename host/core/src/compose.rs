@@ -112,11 +112,19 @@ fn explain(report: &PluginReport, effect: Decision, lines: &mut Vec<String>) {
     match &report.outcome {
         Outcome::Skipped => {}
         Outcome::Failed(Failure { kind, message }) => lines.push(match effect {
-            Decision::Deny => format!("{name}: plugin failed ({kind}: {message}); denied because it is fail-closed"),
+            Decision::Deny => format!(
+                "{name}: plugin failed ({kind}: {message}); denied because it is fail-closed"
+            ),
             _ => format!("{name}: plugin failed ({kind}: {message})"),
         }),
-        Outcome::Verdict(Verdict { decision, findings, .. }) => {
-            let note = if *decision > effect { " (not enforced)" } else { "" };
+        Outcome::Verdict(Verdict {
+            decision, findings, ..
+        }) => {
+            let note = if *decision > effect {
+                " (not enforced)"
+            } else {
+                ""
+            };
             let before = lines.len();
             lines.extend(
                 findings
@@ -204,10 +212,21 @@ mod tests {
             (Audit,    Advisory, FailClosed, [None,        None,       None,       None,       None]),
             (Audit,    Advisory, FailOpen,   [None,        None,       None,       None,       None]),
         ];
-        assert_eq!(table.len(), 12, "3 modes × 2 authorities × 2 failure policies");
+        assert_eq!(
+            table.len(),
+            12,
+            "3 modes × 2 authorities × 2 failure policies"
+        );
         for &(mode, authority, failure_policy, expected) in table {
-            let grant = Effect { mode, authority, failure_policy };
-            for (o, want) in [O::A, O::W, O::D, O::Fail, O::Skip].into_iter().zip(expected) {
+            let grant = Effect {
+                mode,
+                authority,
+                failure_policy,
+            };
+            for (o, want) in [O::A, O::W, O::D, O::Fail, O::Skip]
+                .into_iter()
+                .zip(expected)
+            {
                 assert_eq!(effect(grant, &outcome(o)), want, "{grant:?} {o:?}");
             }
         }
@@ -225,18 +244,37 @@ mod tests {
 
     #[track_caller]
     fn check(plugins: &[(Effect, O)], decision: Decision, denials: usize, warnings: usize) {
-        let composed = compose(plugins.iter().enumerate().map(|(i, (g, o))| report(&format!("p{i}"), *g, *o)));
+        let composed = compose(
+            plugins
+                .iter()
+                .enumerate()
+                .map(|(i, (g, o))| report(&format!("p{i}"), *g, *o)),
+        );
         assert_eq!(composed.decision, decision, "{plugins:?}");
-        assert_eq!((composed.denials.len(), composed.warnings.len()), (denials, warnings), "{composed:#?}");
-        assert_eq!(composed.plugins.len(), plugins.len(), "every plugin is reported");
+        assert_eq!(
+            (composed.denials.len(), composed.warnings.len()),
+            (denials, warnings),
+            "{composed:#?}"
+        );
+        assert_eq!(
+            composed.plugins.len(),
+            plugins.len(),
+            "every plugin is reported"
+        );
     }
 
     #[test]
     fn strictest_effect_wins() {
         let e = Effect::default();
         let audit = Effect { mode: Audit, ..e };
-        let advisory = Effect { authority: Advisory, ..e };
-        let open = Effect { failure_policy: FailOpen, ..e };
+        let advisory = Effect {
+            authority: Advisory,
+            ..e
+        };
+        let open = Effect {
+            failure_policy: FailOpen,
+            ..e
+        };
         check(&[], Allow, 0, 0);
         check(&[(e, O::Skip)], Allow, 0, 0);
         check(&[(e, O::A), (e, O::A)], Allow, 0, 0);
@@ -254,8 +292,15 @@ mod tests {
     #[test]
     fn messages_name_plugin_and_finding() {
         let e = Effect::default();
-        let advisory = Effect { authority: Advisory, ..e };
-        let c = compose([report("labels", e, O::D), report("cost", advisory, O::D), report("bias", e, O::Fail)]);
+        let advisory = Effect {
+            authority: Advisory,
+            ..e
+        };
+        let c = compose([
+            report("labels", e, O::D),
+            report("cost", advisory, O::D),
+            report("bias", e, O::Fail),
+        ]);
         assert_eq!(
             c.denials,
             [

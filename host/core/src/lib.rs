@@ -18,6 +18,7 @@ pub mod digest;
 pub mod metadata;
 pub mod outcome;
 pub mod policy;
+pub mod redact;
 pub mod subject;
 pub mod verdict;
 
@@ -26,10 +27,11 @@ pub use compose::{Composed, Effect, PluginReport, compose, effect};
 pub use metadata::{Category, PluginMetadata, SubjectKind};
 pub use outcome::{Failure, FailureKind, Outcome};
 pub use policy::{
-    Authority, FailurePolicy, Limits, Mode, ModuleRef, PluginEntry, PolicyError, PolicySet,
+    AuditPolicy, Authority, Durability, FailurePolicy, Limits, Mode, ModuleRef, PluginEntry,
+    PolicyError, PolicySet,
 };
 pub use subject::{
-    AdmissionRequest, Attribute, AttributeValue, GpuSample, GroupVersionKind,
-    GroupVersionResource, InferenceSpan, Manifest, Operation, SpanStatus, Subject, UserInfo,
+    AdmissionRequest, Attribute, AttributeValue, GpuSample, GroupVersionKind, GroupVersionResource,
+    InferenceSpan, Manifest, Operation, SpanStatus, Subject, UserInfo,
 };
 pub use verdict::{Action, Decision, Finding, Metric, Severity, Verdict};

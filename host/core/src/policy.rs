@@ -47,6 +47,35 @@ pub struct PolicySet {
     /// The plugins, evaluated for every subject they subscribe to.
     #[serde(default)]
     pub plugins: Vec<PluginEntry>,
+    /// What the audit trail keeps, and how durably.
+    #[serde(default)]
+    pub audit: AuditPolicy,
+}
+
+/// When an audit record is flushed to stable storage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Durability {
+    /// `fsync` each record before the decision is returned.
+    #[default]
+    Fsync,
+    /// Write each record before the decision is returned; the OS flushes it later.
+    Write,
+}
+
+/// What the audit trail records about each decision.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AuditPolicy {
+    /// Keep the subject itself (redacted), so the decision can be replayed.
+    /// Off by default: only the subject's digest is recorded.
+    pub keep_input: bool,
+    /// JSON pointers into the object (`*` matches any key or index) whose
+    /// values are replaced by `"[REDACTED]"` before the input is kept, for
+    /// example `/spec/containers/*/env`.
+    pub redact: Vec<String>,
+    /// When records reach stable storage.
+    pub durability: Durability,
 }
 
 /// Where a plugin's component comes from.
@@ -67,7 +96,10 @@ impl ModuleRef {
             return Ok(ModuleRef::Builtin(name.to_owned()));
         }
         if s.is_empty() {
-            return Err("module is empty: give a path inside the policy-set directory or `builtin:<name>`".into());
+            return Err(
+                "module is empty: give a path inside the policy-set directory or `builtin:<name>`"
+                    .into(),
+            );
         }
         if s.starts_with('/') || s.contains('\\') || s.split('/').any(|c| c == "..") {
             return Err(format!(
@@ -216,7 +248,9 @@ fn empty_settings() -> serde_json::Value {
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// The file is too large.
-    #[error("policy set is {size} bytes, more than the {max}-byte limit: split it or remove unused settings")]
+    #[error(
+        "policy set is {size} bytes, more than the {max}-byte limit: split it or remove unused settings"
+    )]
     TooLarge {
         /// Its size.
         size: usize,
@@ -289,12 +323,15 @@ impl PolicySet {
                 ));
             }
             if !names.insert(p.name.as_str()) {
-                return invalid(format!("plugin name `{}` is used twice: names must be unique", p.name));
+                return invalid(format!(
+                    "plugin name `{}` is used twice: names must be unique",
+                    p.name
+                ));
             }
-            if let Some(pin) = &p.sha256 {
-                if pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(ctx(format!("sha256 `{pin}` is not 64 hex digits")));
-                }
+            if let Some(pin) = &p.sha256
+                && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
+            {
+                return Err(ctx(format!("sha256 `{pin}` is not 64 hex digits")));
             }
             if p.subjects.as_ref().is_some_and(Vec::is_empty) {
                 return Err(ctx("subjects is empty: list at least one of admission, manifest, traces, or remove the key".into()));
@@ -304,18 +341,35 @@ impl PolicySet {
                 (l.fuel == 0, "limits.fuel must be greater than 0".to_owned()),
                 (
                     l.timeout_ms == 0 || l.timeout_ms > Limits::MAX_TIMEOUT_MS,
-                    format!("limits.timeoutMs must be between 1 and {}", Limits::MAX_TIMEOUT_MS),
+                    format!(
+                        "limits.timeoutMs must be between 1 and {}",
+                        Limits::MAX_TIMEOUT_MS
+                    ),
                 ),
                 (
                     l.memory_mib == 0 || l.memory_mib > Limits::MAX_MEMORY_MIB,
-                    format!("limits.memoryMiB must be between 1 and {}", Limits::MAX_MEMORY_MIB),
+                    format!(
+                        "limits.memoryMiB must be between 1 and {}",
+                        Limits::MAX_MEMORY_MIB
+                    ),
                 ),
-                (l.max_input_bytes == 0, "limits.maxInputBytes must be greater than 0".into()),
-                (l.max_output_bytes == 0, "limits.maxOutputBytes must be greater than 0".into()),
+                (
+                    l.max_input_bytes == 0,
+                    "limits.maxInputBytes must be greater than 0".into(),
+                ),
+                (
+                    l.max_output_bytes == 0,
+                    "limits.maxOutputBytes must be greater than 0".into(),
+                ),
             ];
             if let Some((_, m)) = checks.into_iter().find(|(bad, _)| *bad) {
                 return Err(ctx(m));
             }
+        }
+        if let Some(bad) = self.audit.redact.iter().find(|p| !p.starts_with('/')) {
+            return invalid(format!(
+                "audit.redact entry `{bad}` is not a JSON pointer: start it with `/`, for example `/spec/containers/*/env`"
+            ));
         }
         Ok(())
     }
@@ -359,7 +413,10 @@ mod tests {
         let set = PolicySet::from_yaml(MINIMAL).unwrap();
         let p = &set.plugins[0];
         assert_eq!(p.module, ModuleRef::Path("a.wasm".into()));
-        assert_eq!((p.mode, p.authority, p.failure_policy), (Mode::Enforce, Authority::Deny, FailurePolicy::FailClosed));
+        assert_eq!(
+            (p.mode, p.authority, p.failure_policy),
+            (Mode::Enforce, Authority::Deny, FailurePolicy::FailClosed)
+        );
         assert_eq!(p.limits, Limits::default());
         assert_eq!(p.settings, serde_json::json!({}));
     }
@@ -385,8 +442,14 @@ plugins:
         let set = PolicySet::from_yaml(yaml).unwrap();
         let p = &set.plugins[0];
         assert_eq!(p.module, ModuleRef::Builtin("cost".into()));
-        assert_eq!(p.subjects, Some(vec![SubjectKind::Admission, SubjectKind::Traces]));
-        assert_eq!((p.mode, p.authority, p.failure_policy), (Mode::Warn, Authority::Advisory, FailurePolicy::FailOpen));
+        assert_eq!(
+            p.subjects,
+            Some(vec![SubjectKind::Admission, SubjectKind::Traces])
+        );
+        assert_eq!(
+            (p.mode, p.authority, p.failure_policy),
+            (Mode::Warn, Authority::Advisory, FailurePolicy::FailOpen)
+        );
         assert_eq!(p.limits.memory_mib, 8);
         assert_eq!(p.settings["budgets"]["ml"], 1000);
     }
@@ -394,36 +457,81 @@ plugins:
     #[track_caller]
     fn check_err(yaml: &str, expect: &str) {
         let err = PolicySet::from_yaml(yaml).unwrap_err().to_string();
-        assert!(err.contains(expect), "error `{err}` does not contain `{expect}`");
+        assert!(
+            err.contains(expect),
+            "error `{err}` does not contain `{expect}`"
+        );
     }
 
     #[test]
     fn errors_say_what_is_wrong() {
-        check_err("apiVersion: v9\nkind: PolicySet\nname: t\n", "apiVersion is `v9`, expected `gavel.dev/v1alpha1`");
-        check_err("apiVersion: gavel.dev/v1alpha1\nkind: Pod\nname: t\n", "kind is `Pod`");
-        check_err(&format!("{MINIMAL}  - name: a\n    module: b.wasm\n"), "`a` is used twice");
+        check_err(
+            "apiVersion: v9\nkind: PolicySet\nname: t\n",
+            "apiVersion is `v9`, expected `gavel.dev/v1alpha1`",
+        );
+        check_err(
+            "apiVersion: gavel.dev/v1alpha1\nkind: Pod\nname: t\n",
+            "kind is `Pod`",
+        );
+        check_err(
+            &format!("{MINIMAL}  - name: a\n    module: b.wasm\n"),
+            "`a` is used twice",
+        );
         check_err(&format!("{MINIMAL}    mode: loud\n"), "line 7");
-        check_err(&format!("{MINIMAL}    mode: loud\n"), "unknown variant `loud`");
+        check_err(
+            &format!("{MINIMAL}    mode: loud\n"),
+            "unknown variant `loud`",
+        );
         check_err(&format!("{MINIMAL}    sha256: abc\n"), "not 64 hex digits");
-        check_err(&format!("{MINIMAL}    limits: {{ timeoutMs: 0 }}\n"), "timeoutMs must be between 1 and 30000");
-        check_err(&format!("{MINIMAL}    limits: {{ memoryMiB: 99999 }}\n"), "memoryMiB must be between 1 and 4096");
-        check_err(&format!("{MINIMAL}    limits: {{ fuel: 0 }}\n"), "fuel must be greater than 0");
-        check_err(&format!("{MINIMAL}    limits: {{ cpu: 1 }}\n"), "unknown field `cpu`");
+        check_err(
+            &format!("{MINIMAL}    limits: {{ timeoutMs: 0 }}\n"),
+            "timeoutMs must be between 1 and 30000",
+        );
+        check_err(
+            &format!("{MINIMAL}    limits: {{ memoryMiB: 99999 }}\n"),
+            "memoryMiB must be between 1 and 4096",
+        );
+        check_err(
+            &format!("{MINIMAL}    limits: {{ fuel: 0 }}\n"),
+            "fuel must be greater than 0",
+        );
+        check_err(
+            &format!("{MINIMAL}    limits: {{ cpu: 1 }}\n"),
+            "unknown field `cpu`",
+        );
         check_err(&format!("{MINIMAL}    subjects: []\n"), "subjects is empty");
-        check_err(&format!("{MINIMAL}    subjects: [logs]\n"), "unknown variant `logs`");
-        check_err(&format!("{MINIMAL}    colour: red\n"), "unknown field `colour`");
+        check_err(
+            &format!("{MINIMAL}    subjects: [logs]\n"),
+            "unknown variant `logs`",
+        );
+        check_err(
+            &format!("{MINIMAL}    colour: red\n"),
+            "unknown field `colour`",
+        );
         check_err(&MINIMAL.replace("a.wasm", "../etc/passwd"), "without `..`");
         check_err(&MINIMAL.replace("a.wasm", "/abs.wasm"), "relative path");
-        check_err(&MINIMAL.replace("a.wasm", "\"builtin:\""), "needs a plugin name");
-        check_err(&MINIMAL.replace("name: a", "name: Bad Name"), "lower-case letters");
+        check_err(
+            &MINIMAL.replace("a.wasm", "\"builtin:\""),
+            "needs a plugin name",
+        );
+        check_err(
+            &MINIMAL.replace("name: a", "name: Bad Name"),
+            "lower-case letters",
+        );
         check_err("plugins: [", "invalid policy set");
         check_err(&"[".repeat(10_000), "nests deeper than 64 levels at line 1");
-        check_err(&format!("{}x", " ".repeat(MAX_POLICY_SET_BYTES)), "more than the 1048576-byte limit");
+        check_err(
+            &format!("{}x", " ".repeat(MAX_POLICY_SET_BYTES)),
+            "more than the 1048576-byte limit",
+        );
     }
 
     #[test]
     fn quoted_brackets_do_not_count_as_nesting() {
-        let yaml = format!("{MINIMAL}    settings: {{ pattern: \"{}\" }}\n", "[".repeat(200));
+        let yaml = format!(
+            "{MINIMAL}    settings: {{ pattern: \"{}\" }}\n",
+            "[".repeat(200)
+        );
         PolicySet::from_yaml(&yaml).unwrap();
     }
 }

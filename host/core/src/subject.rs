@@ -8,6 +8,10 @@ use crate::metadata::SubjectKind;
 /// What a plugin is asked to judge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "kebab-case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a subject is built once per request and passed by reference; boxing would add an allocation to every admission"
+)]
 pub enum Subject {
     /// A Kubernetes admission request.
     Admission(AdmissionRequest),
@@ -147,7 +151,11 @@ impl AdmissionRequest {
             &self.old_object,
         ];
         strings.iter().map(|s| s.len()).sum::<usize>()
-            + options.iter().flat_map(|s| s.as_deref()).map(str::len).sum::<usize>()
+            + options
+                .iter()
+                .flat_map(|s| s.as_deref())
+                .map(str::len)
+                .sum::<usize>()
             + self.user_info.groups.iter().map(String::len).sum::<usize>()
             + self
                 .user_info
@@ -291,7 +299,9 @@ impl InferenceSpan {
             + self
                 .gpu_samples
                 .iter()
-                .map(|g| 40 + g.gpu.len() + g.model.len() + g.mig_profile.as_deref().map_or(0, str::len))
+                .map(|g| {
+                    40 + g.gpu.len() + g.model.len() + g.mig_profile.as_deref().map_or(0, str::len)
+                })
                 .sum::<usize>()
             + self
                 .attributes

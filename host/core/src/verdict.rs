@@ -143,7 +143,14 @@ impl Verdict {
         let metrics: usize = self
             .metrics
             .iter()
-            .map(|m| m.name.len() + 8 + m.labels.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>())
+            .map(|m| {
+                m.name.len()
+                    + 8
+                    + m.labels
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len())
+                        .sum::<usize>()
+            })
             .sum();
         let actions: usize = self
             .actions

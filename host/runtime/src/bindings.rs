@@ -125,7 +125,9 @@ fn span(s: &core::InferenceSpan) -> wit::InferenceSpan {
                     core::AttributeValue::Boolean(v) => wit::AttributeValue::Boolean(*v),
                     core::AttributeValue::StrArray(v) => wit::AttributeValue::StrArray(v.clone()),
                     core::AttributeValue::IntArray(v) => wit::AttributeValue::IntArray(v.clone()),
-                    core::AttributeValue::FloatArray(v) => wit::AttributeValue::FloatArray(v.clone()),
+                    core::AttributeValue::FloatArray(v) => {
+                        wit::AttributeValue::FloatArray(v.clone())
+                    }
                     core::AttributeValue::Json(v) => wit::AttributeValue::Json(v.clone()),
                 },
             })
@@ -196,10 +198,13 @@ pub(crate) fn verdict(v: wit::Verdict) -> core::Verdict {
 
 pub(crate) fn plugin_error(e: wit::Error) -> core::Failure {
     match e {
-        wit::Error::InvalidSettings(m) => core::Failure::new(core::FailureKind::SettingsRejected, m),
-        wit::Error::InvalidSubject(m) => {
-            core::Failure::new(core::FailureKind::PluginError, format!("invalid subject: {m}"))
+        wit::Error::InvalidSettings(m) => {
+            core::Failure::new(core::FailureKind::SettingsRejected, m)
         }
+        wit::Error::InvalidSubject(m) => core::Failure::new(
+            core::FailureKind::PluginError,
+            format!("invalid subject: {m}"),
+        ),
         wit::Error::Internal(m) => core::Failure::new(core::FailureKind::PluginError, m),
     }
 }

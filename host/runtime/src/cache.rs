@@ -7,6 +7,7 @@
 //! corrupt or foreign-engine entry is recompiled and overwritten.
 
 use std::hash::{Hash, Hasher};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use wasmtime::Engine;
@@ -36,10 +37,27 @@ impl CompileCache {
         self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key))
     }
 
+    /// True when the directory exists and no one but its owner can write to
+    /// it: only then is what it holds gavel's own output.
+    fn is_private(&self) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(&self.dir) {
+            Ok(m) if m.is_dir() && m.permissions().mode() & 0o022 == 0 => true,
+            Ok(_) => {
+                tracing::warn!(
+                    dir = %self.dir.display(),
+                    "compile cache directory is writable by other users: not loading from it (chmod 700 it)"
+                );
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Load a cached artifact, if there is a usable one.
     pub(crate) fn load(&self, engine: &Engine, sha256: &str) -> Option<Component> {
         let path = self.entry(sha256);
-        if !path.is_file() {
+        if !path.is_file() || !self.is_private() {
             return None;
         }
         // SAFETY: the file is in gavel's private cache directory and was
@@ -58,8 +76,13 @@ impl CompileCache {
     /// Store an artifact. Failures only cost a recompile later, so they are logged, not returned.
     pub(crate) fn store(&self, sha256: &str, artifact: &[u8]) {
         let path = self.entry(sha256);
-        let tmp = self.dir.join(format!(".{sha256}.{}.tmp", std::process::id()));
-        let result = std::fs::create_dir_all(&self.dir)
+        let tmp = self
+            .dir
+            .join(format!(".{sha256}.{}.tmp", std::process::id()));
+        let result = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
             .and_then(|()| std::fs::write(&tmp, artifact))
             .and_then(|()| std::fs::rename(&tmp, &path));
         if let Err(e) = result {

@@ -20,7 +20,9 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The bytes do not match the sha256 pinned in the policy set.
-    #[error("plugin `{plugin}` has sha256 {actual}, but the policy set pins {expected}: update the pin if the new module is trusted")]
+    #[error(
+        "plugin `{plugin}` has sha256 {actual}, but the policy set pins {expected}: update the pin if the new module is trusted"
+    )]
     DigestMismatch {
         /// Plugin name.
         plugin: String,
@@ -38,7 +40,9 @@ pub enum LoadError {
         reason: String,
     },
     /// The component imports something gavel does not grant.
-    #[error("`{origin}` imports `{import}`, which gavel does not provide: plugins may import only `gavel:policy/log` and WASI p2 (which gavel locks down); remove that dependency from the plugin")]
+    #[error(
+        "`{origin}` imports `{import}`, which gavel does not provide: plugins may import only `gavel:policy/log` and WASI p2 (which gavel locks down); remove that dependency from the plugin"
+    )]
     ForbiddenImport {
         /// Where the bytes came from.
         origin: String,
@@ -46,7 +50,9 @@ pub enum LoadError {
         import: String,
     },
     /// The component does not implement the `gavel:policy/plugin` world.
-    #[error("`{origin}` is not a gavel plugin: {reason}; build it against the `gavel:policy@0.1.0` world (for example with gavel-sdk)")]
+    #[error(
+        "`{origin}` is not a gavel plugin: {reason}; build it against the `gavel:policy@0.1.0` world (for example with gavel-sdk)"
+    )]
     NotAPlugin {
         /// Where the bytes came from.
         origin: String,
@@ -75,7 +81,9 @@ pub enum LoadError {
         available: String,
     },
     /// A path module in a policy set that was not loaded from a directory.
-    #[error("plugin `{plugin}` refers to the file `{path}`, but the policy set was not loaded from a directory")]
+    #[error(
+        "plugin `{plugin}` refers to the file `{path}`, but the policy set was not loaded from a directory"
+    )]
     NoDirectory {
         /// Plugin name.
         plugin: String,

@@ -6,8 +6,9 @@ use wasmtime::component::Component;
 
 use crate::error::LoadError;
 
-/// The host interface of the gavel world.
-const GAVEL_LOG: &str = "gavel:policy/log@0.1.0";
+/// What the gavel world imports: `log`, and `types`, an instance of type
+/// definitions only that wit-component emits because the exports use them.
+const GAVEL_IMPORTS: [&str; 2] = ["gavel:policy/log@0.1.0", "gavel:policy/types@0.1.0"];
 
 /// WASI p2 packages gavel links (denying at run time what they would reach).
 const WASI_PACKAGES: [&str; 6] = [
@@ -20,14 +21,20 @@ const WASI_PACKAGES: [&str; 6] = [
 ];
 
 /// Check `component`'s imports; `Ok(true)` when it needs the WASI linker.
-pub(crate) fn check(engine: &Engine, component: &Component, origin: &str) -> Result<bool, LoadError> {
+pub(crate) fn check(
+    engine: &Engine,
+    component: &Component,
+    origin: &str,
+) -> Result<bool, LoadError> {
     let mut uses_wasi = false;
     for (name, _) in component.component_type().imports(engine) {
-        if name == GAVEL_LOG {
+        if GAVEL_IMPORTS.contains(&name) {
             continue;
         }
         let is_wasi_p2 = WASI_PACKAGES.iter().any(|p| name.starts_with(p))
-            && name.rsplit_once('@').is_some_and(|(_, v)| v.starts_with("0.2."));
+            && name
+                .rsplit_once('@')
+                .is_some_and(|(_, v)| v.starts_with("0.2."));
         if !is_wasi_p2 {
             return Err(LoadError::ForbiddenImport {
                 origin: origin.to_owned(),

@@ -62,7 +62,12 @@ impl std::fmt::Debug for Plugin {
 }
 
 impl Plugin {
-    pub(crate) fn compile(runtime: &Runtime, origin: &str, bytes: &[u8], sha256: String) -> Result<Plugin, LoadError> {
+    pub(crate) fn compile(
+        runtime: &Runtime,
+        origin: &str,
+        bytes: &[u8],
+        sha256: String,
+    ) -> Result<Plugin, LoadError> {
         let inner = &runtime.inner;
         let engine = &inner.engine;
         let compile_err = |e: wasmtime::Error| LoadError::Compile {
@@ -165,7 +170,9 @@ impl Plugin {
             };
         }
         let wit_subject = bindings::subject(subject);
-        let (result, run) = self.run(limits, |b, store| b.call_evaluate(store, &wit_subject, settings));
+        let (result, run) = self.run(limits, |b, store| {
+            b.call_evaluate(store, &wit_subject, settings)
+        });
         let outcome = match result {
             Ok(Ok(verdict)) => match check_output(bindings::verdict(verdict), limits) {
                 Ok(v) => Outcome::Verdict(v),
@@ -197,14 +204,25 @@ impl Plugin {
         }
         let mut store = Store::new(&self.runtime.inner.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // Bounds the bytes wasmtime copies out of the guest per call (log
+        // lines, and the verdict itself): without it a small plugin could
+        // return a million findings aliasing one large string and make the
+        // host allocate far more than the guest's memory.
+        store.set_hostcall_fuel(hostcall_budget(limits));
         let ticks = limits.timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         let result = match store.set_fuel(limits.fuel) {
             Err(e) => Err(Failure::new(FailureKind::Instantiation, format!("{e:#}"))),
             Ok(()) => match self.pre.instantiate(&mut store) {
-                Err(e) => Err(classify(e, store.data(), limits, FailureKind::Instantiation)),
-                Ok(bindings) => call(&bindings, &mut store).map_err(|e| classify(e, store.data(), limits, FailureKind::Trap)),
+                Err(e) => Err(classify(
+                    e,
+                    store.data(),
+                    limits,
+                    FailureKind::Instantiation,
+                )),
+                Ok(bindings) => call(&bindings, &mut store)
+                    .map_err(|e| classify(e, store.data(), limits, FailureKind::Trap)),
             },
         };
         let fuel_consumed = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
@@ -227,12 +245,31 @@ struct RunStats {
     dropped_logs: u64,
 }
 
+/// Bytes the host accepts from the guest in one call: the output grant plus
+/// the records' own size (a finding record is 32 bytes in the canonical ABI).
+fn hostcall_budget(limits: &Limits) -> usize {
+    let bytes = limits
+        .max_output_bytes
+        .saturating_add(u64::from(limits.max_findings).saturating_mul(64))
+        .saturating_add(limits.max_log_bytes)
+        .saturating_add(64 << 10);
+    usize::try_from(bytes).unwrap_or(usize::MAX)
+}
+
 /// Name the failure behind a wasmtime error.
-fn classify(err: wasmtime::Error, state: &StoreState, limits: &Limits, otherwise: FailureKind) -> Failure {
+fn classify(
+    err: wasmtime::Error,
+    state: &StoreState,
+    limits: &Limits,
+    otherwise: FailureKind,
+) -> Failure {
     let memory = || {
         Failure::new(
             FailureKind::MemoryLimit,
-            format!("plugin tried to grow its memory past its {} MiB grant", limits.memory_mib),
+            format!(
+                "plugin tried to grow its memory past its {} MiB grant",
+                limits.memory_mib
+            ),
         )
     };
     match err.downcast_ref::<Trap>() {
@@ -257,6 +294,15 @@ fn classify(err: wasmtime::Error, state: &StoreState, limits: &Limits, otherwise
                 .unwrap_or_default();
             Failure::new(FailureKind::Trap, format!("plugin trapped ({trap}){why}"))
         }
+        None if format!("{err}").contains("fuel allocated for hostcalls has been exhausted") => {
+            Failure::new(
+                FailureKind::InvalidOutput,
+                format!(
+                    "plugin tried to hand the host more data than its output grant ({} findings, {} bytes of text)",
+                    limits.max_findings, limits.max_output_bytes
+                ),
+            )
+        }
         None => Failure::new(otherwise, format!("{err:#}")),
     }
 }
@@ -279,7 +325,10 @@ fn check_output(verdict: Verdict, limits: &Limits) -> Result<Verdict, Failure> {
         ));
     }
     if let Some(m) = verdict.metrics.iter().find(|m| !m.value.is_finite()) {
-        return invalid(format!("metric `{}` is {}: omit a metric that has no value", m.name, m.value));
+        return invalid(format!(
+            "metric `{}` is {}: omit a metric that has no value",
+            m.name, m.value
+        ));
     }
     Ok(verdict)
 }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use gavel_core::compose::{Effect, PluginReport};
-use gavel_core::{Composed, ModuleRef, Outcome, PluginEntry, PolicySet, Subject, SubjectKind, compose};
+use gavel_core::{
+    Composed, ModuleRef, Outcome, PluginEntry, PolicySet, Subject, SubjectKind, compose,
+};
 
 use crate::error::LoadError;
 use crate::plugin::{Evaluation, Plugin};
@@ -18,6 +20,11 @@ use crate::runtime::Runtime;
 
 /// The file a policy-set directory must contain.
 pub const POLICY_SET_FILE: &str = "policy-set.yaml";
+
+/// Largest plugin file read from a policy-set directory. Python and
+/// JavaScript components are 2–20 MB; this leaves room and stops a stray
+/// multi-gigabyte file from being read into memory.
+pub const MAX_MODULE_BYTES: u64 = 256 << 20;
 
 /// Plugins embedded in the program, addressed from a policy set as `builtin:<name>`.
 #[derive(Debug, Clone, Default)]
@@ -27,7 +34,11 @@ pub struct Builtins {
 
 impl Builtins {
     /// Add (or replace) the builtin `name`.
-    pub fn insert(&mut self, name: impl Into<String>, bytes: impl Into<Cow<'static, [u8]>>) -> &mut Self {
+    pub fn insert(
+        &mut self,
+        name: impl Into<String>,
+        bytes: impl Into<Cow<'static, [u8]>>,
+    ) -> &mut Self {
         self.modules.insert(name.into(), bytes.into());
         self
     }
@@ -58,7 +69,8 @@ pub struct LoadedPlugin {
 impl LoadedPlugin {
     /// Evaluate this plugin alone on `subject`, with its settings and limits.
     pub fn evaluate(&self, subject: &Subject) -> Evaluation {
-        self.plugin.evaluate(subject, &self.settings, &self.entry.limits)
+        self.plugin
+            .evaluate(subject, &self.settings, &self.entry.limits)
     }
 
     fn grant(&self) -> Effect {
@@ -121,22 +133,44 @@ impl PolicySetRuntime {
 impl Runtime {
     /// Load the policy set in `dir` (its [`POLICY_SET_FILE`], with module
     /// paths relative to `dir`; nothing outside `dir` can be read).
-    pub fn load_policy_set_dir(&self, dir: impl AsRef<Path>, builtins: &Builtins) -> Result<PolicySetRuntime, LoadError> {
+    pub fn load_policy_set_dir(
+        &self,
+        dir: impl AsRef<Path>,
+        builtins: &Builtins,
+    ) -> Result<PolicySetRuntime, LoadError> {
         let path = dir.as_ref();
         let io = |p: &str, source| LoadError::Io {
             path: p.to_owned(),
             source,
         };
-        let dir = Dir::open_ambient_dir(path, ambient_authority()).map_err(|e| io(&path.display().to_string(), e))?;
+        let dir = Dir::open_ambient_dir(path, ambient_authority())
+            .map_err(|e| io(&path.display().to_string(), e))?;
+        let file_name = path.join(POLICY_SET_FILE).display().to_string();
+        let size = dir
+            .metadata(POLICY_SET_FILE)
+            .map_err(|e| io(&file_name, e))?
+            .len();
+        if size > gavel_core::policy::MAX_POLICY_SET_BYTES as u64 {
+            return Err(gavel_core::PolicyError::TooLarge {
+                size: usize::try_from(size).unwrap_or(usize::MAX),
+                max: gavel_core::policy::MAX_POLICY_SET_BYTES,
+            }
+            .into());
+        }
         let text = dir
             .read_to_string(POLICY_SET_FILE)
-            .map_err(|e| io(&path.join(POLICY_SET_FILE).display().to_string(), e))?;
+            .map_err(|e| io(&file_name, e))?;
         let set = PolicySet::from_yaml(&text)?;
         self.load_policy_set(set, Some(&dir), builtins)
     }
 
     /// Load a parsed policy set. Path modules are read from `dir`.
-    pub fn load_policy_set(&self, set: PolicySet, dir: Option<&Dir>, builtins: &Builtins) -> Result<PolicySetRuntime, LoadError> {
+    pub fn load_policy_set(
+        &self,
+        set: PolicySet,
+        dir: Option<&Dir>,
+        builtins: &Builtins,
+    ) -> Result<PolicySetRuntime, LoadError> {
         set.validate()?;
         let mut version = serde_json::to_vec(&set).unwrap_or_default();
         let mut plugins = Vec::with_capacity(set.plugins.len());
@@ -152,24 +186,41 @@ impl Runtime {
         })
     }
 
-    fn load_entry(&self, entry: &PluginEntry, dir: Option<&Dir>, builtins: &Builtins) -> Result<LoadedPlugin, LoadError> {
+    fn load_entry(
+        &self,
+        entry: &PluginEntry,
+        dir: Option<&Dir>,
+        builtins: &Builtins,
+    ) -> Result<LoadedPlugin, LoadError> {
         let name = &entry.name;
         let origin = entry.module.to_string();
         let bytes: Cow<'_, [u8]> = match &entry.module {
-            ModuleRef::Builtin(b) => Cow::Borrowed(builtins.get(b).ok_or_else(|| LoadError::UnknownBuiltin {
-                plugin: name.clone(),
-                name: b.clone(),
-                available: builtins.names().collect::<Vec<_>>().join(", "),
-            })?),
+            ModuleRef::Builtin(b) => {
+                Cow::Borrowed(builtins.get(b).ok_or_else(|| LoadError::UnknownBuiltin {
+                    plugin: name.clone(),
+                    name: b.clone(),
+                    available: builtins.names().collect::<Vec<_>>().join(", "),
+                })?)
+            }
             ModuleRef::Path(p) => {
                 let dir = dir.ok_or_else(|| LoadError::NoDirectory {
                     plugin: name.clone(),
                     path: p.clone(),
                 })?;
-                Cow::Owned(dir.read(p).map_err(|source| LoadError::Io {
+                let io = |source| LoadError::Io {
                     path: p.clone(),
                     source,
-                })?)
+                };
+                let size = dir.metadata(p).map_err(io)?.len();
+                if size > MAX_MODULE_BYTES {
+                    return Err(LoadError::Grant {
+                        plugin: name.clone(),
+                        reason: format!(
+                            "`{p}` is {size} bytes, larger than the {MAX_MODULE_BYTES}-byte limit for a plugin"
+                        ),
+                    });
+                }
+                Cow::Owned(dir.read(p).map_err(io)?)
             }
         };
         if let Some(expected) = &entry.sha256 {
@@ -195,11 +246,22 @@ impl Runtime {
         let plugin = self.load_plugin(&origin, &bytes)?;
         let handles = &plugin.metadata().subjects;
         let subjects = entry.subjects.clone().unwrap_or_else(|| handles.clone());
+        if subjects.is_empty() {
+            return Err(LoadError::Subjects {
+                plugin: name.clone(),
+                subject: "nothing".into(),
+                handles: "nothing (its metadata lists no subjects, so it would never run)".into(),
+            });
+        }
         if let Some(s) = subjects.iter().find(|s| !handles.contains(s)) {
             return Err(LoadError::Subjects {
                 plugin: name.clone(),
                 subject: s.to_string(),
-                handles: handles.iter().map(|h| h.as_str()).collect::<Vec<_>>().join(", "),
+                handles: handles
+                    .iter()
+                    .map(|h| h.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         }
         let settings = serde_json::to_string(&entry.settings).unwrap_or_else(|_| "{}".into());

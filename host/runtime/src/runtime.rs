@@ -89,7 +89,11 @@ impl RuntimeBuilder {
             .consume_fuel(true)
             .epoch_interruption(true)
             .memory_init_cow(true)
-            .parallel_compilation(true);
+            .parallel_compilation(true)
+            // The same plugin on the same input must give the same verdict on
+            // any machine, or audit replay means nothing.
+            .cranelift_nan_canonicalization(true)
+            .relaxed_simd_deterministic(true);
         if self.pooling {
             let n = self.max_concurrent_instances;
             let mut pool = PoolingAllocationConfig::new();
@@ -117,7 +121,9 @@ impl RuntimeBuilder {
         let mut pure = Linker::new(&engine);
         bindings::add_log_to_linker(&mut pure).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let mut wasi = pure.clone();
-        wasmtime_wasi::p2::add_to_linker_sync(&mut wasi).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut wasi)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        crate::wasi::forbid_sleeping(&mut wasi).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
 
         spawn_epoch_ticker(&engine);
         let cache = self.cache_dir.map(|dir| CompileCache::new(dir, &engine));
@@ -149,7 +155,9 @@ fn spawn_epoch_ticker(engine: &Engine) {
     if let Err(e) = spawned {
         // Without a ticker deadlines never fire, but fuel still bounds every
         // evaluation; say so loudly rather than refuse to start.
-        tracing::error!("cannot start the epoch ticker thread, plugin deadlines will not be enforced: {e}");
+        tracing::error!(
+            "cannot start the epoch ticker thread, plugin deadlines will not be enforced: {e}"
+        );
     }
 }
 

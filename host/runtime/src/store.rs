@@ -30,6 +30,9 @@ pub enum LogLevel {
     Stderr,
 }
 
+/// What one log line costs against the log budget besides its text.
+pub(crate) const LOG_LINE_OVERHEAD: usize = 32;
+
 /// Everything a store owns for one evaluation.
 pub(crate) struct StoreState {
     pub(crate) plugin: Arc<str>,
@@ -55,6 +58,7 @@ impl StoreState {
             plugin,
             limiter: Limiter {
                 memory_bytes,
+                total: 0,
                 memory_exceeded: false,
             },
             logs: Vec::new(),
@@ -68,7 +72,10 @@ impl StoreState {
     /// Record a log line, within the byte budget; past it lines are counted
     /// and dropped so that a chatty plugin cannot exhaust host memory.
     pub(crate) fn log(&mut self, level: LogLevel, message: String) {
-        if self.log_bytes + message.len() > self.max_log_bytes {
+        // Each line costs its bytes plus a fixed overhead, so a flood of
+        // empty lines is bounded too.
+        let cost = message.len() + LOG_LINE_OVERHEAD;
+        if self.log_bytes + cost > self.max_log_bytes {
             self.dropped_logs += 1;
             return;
         }
@@ -80,14 +87,17 @@ impl StoreState {
             LogLevel::Warn | LogLevel::Stderr => tracing::warn!(plugin, "{message}"),
             LogLevel::Error => tracing::error!(plugin, "{message}"),
         }
-        self.log_bytes += message.len();
+        self.log_bytes += cost;
         self.logs.push(LogLine { level, message });
     }
 
     /// Move captured stdout/stderr into the log, once the evaluation is over.
     pub(crate) fn drain_stdio(&mut self) {
         let Some(wasi) = self.wasi.take() else { return };
-        for (level, pipe) in [(LogLevel::Stdout, &wasi.stdout), (LogLevel::Stderr, &wasi.stderr)] {
+        for (level, pipe) in [
+            (LogLevel::Stdout, &wasi.stdout),
+            (LogLevel::Stderr, &wasi.stderr),
+        ] {
             let bytes = pipe.contents();
             let text = String::from_utf8_lossy(&bytes);
             for line in text.lines().filter(|l| !l.is_empty()) {
@@ -114,8 +124,13 @@ impl WasiView for StoreState {
 
 /// Memory and table ceilings; remembers whether the plugin hit one, so that
 /// the trap that follows a failed `memory.grow` is reported as a memory limit.
+///
+/// The memory ceiling is for the plugin as a whole: a component may have
+/// several linear memories (multi-memory, or several core modules), and
+/// wasmtime asks about each one, so the limiter keeps the running total.
 pub(crate) struct Limiter {
     memory_bytes: usize,
+    total: usize,
     pub(crate) memory_exceeded: bool,
 }
 
@@ -125,14 +140,16 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 impl ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
+        let total = self.total.saturating_add(desired.saturating_sub(current));
+        if total > self.memory_bytes {
             self.memory_exceeded = true;
             return Ok(false);
         }
+        self.total = total;
         Ok(true)
     }
 

@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use wasmtime::component::Linker;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx};
 
-use crate::store::WasiState;
+use crate::store::{StoreState, WasiState};
 
 /// The wall clock every plugin sees: 2024-01-01T00:00:00Z.
 pub const FIXED_WALL_CLOCK_SECS: u64 = 1_704_067_200;
@@ -75,4 +76,28 @@ pub(crate) fn locked_down(max_output_bytes: usize) -> WasiState {
         stdout,
         stderr,
     }
+}
+
+/// The monotonic-clock interface wasmtime-wasi 48 provides (guests importing
+/// any 0.2.x version are matched to it by semver).
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Replace the two clock subscriptions with functions that trap.
+///
+/// A subscription is how a wasip2 guest sleeps (`std::thread::sleep`), and a
+/// guest blocked in a host call is interrupted by neither fuel nor epochs:
+/// one sleeping plugin would hold its evaluation past every deadline. A
+/// policy has no reason to wait, so sleeping is refused outright.
+pub(crate) fn forbid_sleeping(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    for name in ["subscribe-duration", "subscribe-instant"] {
+        clock.func_new(name, move |_, _, _, _| {
+            Err(wasmtime::format_err!(
+                "a gavel plugin may not sleep or wait (`{MONOTONIC_CLOCK}#{name}`): evaluate without waiting"
+            ))
+        })?;
+    }
+    linker.allow_shadowing(false);
+    Ok(())
 }

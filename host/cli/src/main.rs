@@ -1,0 +1,72 @@
+//! `gavel`: serve the admission webhook, verify and replay the audit trail.
+//!
+//! Exit codes: 0 success; 1 the check failed (a broken audit chain, a replay
+//! that differs); 2 gavel could not do what was asked (bad arguments,
+//! unreadable files). See docs/cli.md.
+
+mod audit;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// gavel governs AI workloads with WebAssembly policy plugins.
+#[derive(Parser)]
+#[command(name = "gavel", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the Kubernetes validating admission webhook.
+    ///
+    /// With no arguments, serves gavel's built-in default policy set over
+    /// plain HTTP on 127.0.0.1:8080. In a cluster, give --policy-set,
+    /// --tls-cert/--tls-key and --audit-log.
+    Serve(serve::ServeArgs),
+    /// Verify or replay the audit trail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+}
+
+/// Shared policy-set resolution: a directory, or the built-in default.
+pub(crate) mod defaults {
+    use gavel_host::Builtins;
+
+    /// The built-in default policy set (its modules are `builtin:`).
+    pub const DEFAULT_POLICY_SET: &str = include_str!("default-policy-set.yaml");
+
+    /// The plugins compiled into this binary.
+    pub fn builtins() -> Builtins {
+        let mut b = Builtins::default();
+        for (name, bytes) in gavel_artifacts::BUNDLED {
+            b.insert(*name, *bytes);
+        }
+        b
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GAVEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Audit(cmd) => audit::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

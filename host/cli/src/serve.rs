@@ -1,0 +1,159 @@
+//! `gavel serve`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use gavel_host::RuntimeBuilder;
+use gavel_server::{Daemon, PolicySource, ServeOptions, TimeoutPolicy};
+
+use crate::defaults;
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "GAVEL_LISTEN")]
+    listen: SocketAddr,
+    /// Policy-set directory (with policy-set.yaml), watched for changes.
+    /// Without it, the built-in default policy set is served.
+    #[arg(long, value_name = "DIR", env = "GAVEL_POLICY_SET")]
+    policy_set: Option<PathBuf>,
+    /// Append every decision to this hash-chained JSON Lines file.
+    #[arg(long, value_name = "FILE", env = "GAVEL_AUDIT_LOG")]
+    audit_log: Option<PathBuf>,
+    /// TLS certificate chain (PEM); re-read when the file changes.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        env = "GAVEL_TLS_CERT"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        env = "GAVEL_TLS_KEY"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).
+    #[arg(long, env = "GAVEL_INSECURE_HTTP")]
+    insecure_http: bool,
+    /// Deadline for one admission review, milliseconds; keep it below the
+    /// webhook's timeoutSeconds.
+    #[arg(
+        long,
+        default_value_t = 8000,
+        value_name = "MS",
+        env = "GAVEL_EVAL_TIMEOUT_MS"
+    )]
+    eval_timeout_ms: u64,
+    /// What to answer when the deadline passes.
+    #[arg(long, value_enum, default_value_t = OnTimeout::FailClosed, env = "GAVEL_ON_TIMEOUT")]
+    on_timeout: OnTimeout,
+    /// Most evaluations at once.
+    #[arg(long, default_value_t = 64, env = "GAVEL_MAX_CONCURRENCY")]
+    max_concurrency: usize,
+    /// How often the policy directory and TLS files are checked, milliseconds.
+    #[arg(
+        long,
+        default_value_t = 2000,
+        value_name = "MS",
+        env = "GAVEL_RELOAD_INTERVAL_MS"
+    )]
+    reload_interval_ms: u64,
+    /// Cache compiled plugins here (must be private to gavel).
+    #[arg(long, value_name = "DIR", env = "GAVEL_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OnTimeout {
+    /// Deny.
+    FailClosed,
+    /// Admit with a warning.
+    FailOpen,
+}
+
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let tls = args.tls_cert.zip(args.tls_key);
+    if tls.is_none() && !args.listen.ip().is_loopback() && !args.insecure_http {
+        bail!(
+            "refusing plain HTTP on {}: the API server only calls webhooks over HTTPS; give --tls-cert and --tls-key, \
+             or --insecure-http if a proxy terminates TLS",
+            args.listen
+        );
+    }
+    let policy = match args.policy_set {
+        Some(dir) => PolicySource::Dir(dir),
+        None => PolicySource::Embedded(defaults::DEFAULT_POLICY_SET.to_owned()),
+    };
+    let mut options = ServeOptions::new(args.listen, policy);
+    options.builtins = defaults::builtins();
+    options.audit_log = args.audit_log;
+    options.tls = tls;
+    options.eval_timeout = Duration::from_millis(args.eval_timeout_ms);
+    options.timeout_policy = match args.on_timeout {
+        OnTimeout::FailClosed => TimeoutPolicy::FailClosed,
+        OnTimeout::FailOpen => TimeoutPolicy::FailOpen,
+    };
+    options.max_concurrency = args.max_concurrency;
+    options.reload_interval = Duration::from_millis(args.reload_interval_ms.max(100));
+    let mut builder = RuntimeBuilder::new();
+    if let Some(dir) = args.cache_dir {
+        builder = builder.cache_dir(dir);
+    }
+    let runtime = builder.build().context("cannot start the wasm runtime")?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let daemon = Daemon::bind(runtime, options).await?;
+        let addr = daemon.local_addr()?;
+        let scheme = if tls_enabled(&daemon) { "https" } else { "http" };
+        match daemon.app().webhook.policy.active() {
+            Some(active) => eprintln!(
+                "gavel: serving policy set `{}` (version {}) on {scheme}://{addr}/validate\n\
+                 try:   curl -s -X POST {scheme}://{addr}/validate -H 'content-type: application/json' \
+                 --data @examples/admission/gpu-pod-create.json",
+                active.set.policy_set().name,
+                active.version()
+            ),
+            None => eprintln!(
+                "gavel: listening on {scheme}://{addr} but NOT READY: {}",
+                daemon.app().webhook.policy.last_error().unwrap_or_default()
+            ),
+        }
+        daemon.run(shutdown_signal()).await?;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn tls_enabled(daemon: &Daemon) -> bool {
+    daemon.has_tls()
+}
+
+/// SIGTERM (Kubernetes) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,328 @@
+//! Prometheus metrics, in the text exposition format.
+//!
+//! A handful of counters and histograms keyed by small label sets; a mutex
+//! per update is far below the cost of an evaluation, and keeping it local
+//! avoids a registry dependency for ~150 lines.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Histogram buckets, seconds: 100 µs to 10 s.
+const BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
+];
+
+#[derive(Default, Clone)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, d: Duration) {
+        let s = d.as_secs_f64();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if s <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += s;
+    }
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+#[derive(Default)]
+struct Inner {
+    counters: BTreeMap<&'static str, BTreeMap<Labels, f64>>,
+    gauges: BTreeMap<&'static str, BTreeMap<Labels, f64>>,
+    histograms: BTreeMap<&'static str, BTreeMap<Labels, Histogram>>,
+}
+
+/// The daemon's metrics.
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+const HELP: &[(&str, &str, &str)] = &[
+    (
+        "gavel_admission_requests_total",
+        "counter",
+        "Admission reviews answered, by decision.",
+    ),
+    (
+        "gavel_admission_request_duration_seconds",
+        "histogram",
+        "Time to answer an admission review, by decision.",
+    ),
+    (
+        "gavel_plugin_evaluations_total",
+        "counter",
+        "Plugin evaluations, by plugin and outcome (allow, warn, deny, or a failure kind).",
+    ),
+    (
+        "gavel_plugin_evaluation_duration_seconds",
+        "histogram",
+        "Time per plugin evaluation, instantiation included.",
+    ),
+    (
+        "gavel_plugin_failures_total",
+        "counter",
+        "Plugin failures, by plugin and failure kind.",
+    ),
+    (
+        "gavel_http_requests_total",
+        "counter",
+        "HTTP requests, by path and status code.",
+    ),
+    (
+        "gavel_policy_reloads_total",
+        "counter",
+        "Policy-set reload attempts that changed something, by result.",
+    ),
+    (
+        "gavel_policy_set_info",
+        "gauge",
+        "The policy set serving now (value 1), by version and name.",
+    ),
+    (
+        "gavel_policy_set_ready",
+        "gauge",
+        "1 when a valid policy set is serving.",
+    ),
+    (
+        "gavel_audit_records_total",
+        "counter",
+        "Audit records written.",
+    ),
+    (
+        "gavel_audit_errors_total",
+        "counter",
+        "Audit records that could not be written.",
+    ),
+    (
+        "gavel_plugin_metric",
+        "gauge",
+        "The last value of each metric a plugin reported, by plugin and metric name.",
+    ),
+];
+
+impl Metrics {
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn inc(&self, name: &'static str, labels: Labels) {
+        self.with(|m| {
+            *m.counters
+                .entry(name)
+                .or_default()
+                .entry(labels)
+                .or_default() += 1.0
+        });
+    }
+
+    fn observe(&self, name: &'static str, labels: Labels, d: Duration) {
+        self.with(|m| {
+            m.histograms
+                .entry(name)
+                .or_default()
+                .entry(labels)
+                .or_default()
+                .observe(d)
+        });
+    }
+
+    /// An admission review answered.
+    pub fn admission(&self, decision: &str, d: Duration) {
+        let l = vec![("decision", decision.to_owned())];
+        self.inc("gavel_admission_requests_total", l.clone());
+        self.observe("gavel_admission_request_duration_seconds", l, d);
+    }
+
+    /// A plugin evaluated; `outcome` is a decision or a failure kind.
+    pub fn plugin(&self, plugin: &str, outcome: &str, failed: bool, d: Duration) {
+        let l = vec![("plugin", plugin.to_owned())];
+        let mut lo = l.clone();
+        lo.push(("outcome", outcome.to_owned()));
+        self.inc("gavel_plugin_evaluations_total", lo);
+        if failed {
+            let mut lk = l.clone();
+            lk.push(("kind", outcome.to_owned()));
+            self.inc("gavel_plugin_failures_total", lk);
+        }
+        self.observe("gavel_plugin_evaluation_duration_seconds", l, d);
+    }
+
+    /// A metric a plugin reported.
+    pub fn plugin_metric(
+        &self,
+        plugin: &str,
+        metric: &str,
+        labels: &[(String, String)],
+        value: f64,
+    ) {
+        let mut l: Labels = vec![("plugin", plugin.to_owned()), ("metric", metric.to_owned())];
+        // Plugin labels are free-form: fold them into one label to keep the
+        // label names fixed.
+        if !labels.is_empty() {
+            let joined = labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            l.push(("labels", joined));
+        }
+        self.with(|m| {
+            m.gauges
+                .entry("gavel_plugin_metric")
+                .or_default()
+                .insert(l, value);
+        });
+    }
+
+    /// An HTTP request answered.
+    pub fn http(&self, path: &str, status: u16) {
+        self.inc(
+            "gavel_http_requests_total",
+            vec![("path", path.to_owned()), ("code", status.to_string())],
+        );
+    }
+
+    /// A reload attempt that changed something.
+    pub fn reloaded(&self, ok: bool) {
+        let result = if ok { "success" } else { "failure" };
+        self.inc(
+            "gavel_policy_reloads_total",
+            vec![("result", result.to_owned())],
+        );
+    }
+
+    /// The policy set serving now.
+    pub fn set_config(&self, version: &str, name: &str) {
+        self.with(|m| {
+            let info = m.gauges.entry("gavel_policy_set_info").or_default();
+            info.clear();
+            info.insert(
+                vec![("version", version.to_owned()), ("name", name.to_owned())],
+                1.0,
+            );
+        });
+    }
+
+    /// Whether a policy set is serving.
+    pub fn set_ready(&self, ready: bool) {
+        self.with(|m| {
+            m.gauges
+                .entry("gavel_policy_set_ready")
+                .or_default()
+                .insert(Vec::new(), if ready { 1.0 } else { 0.0 });
+        });
+    }
+
+    /// An audit record written, or not.
+    pub fn audit(&self, ok: bool) {
+        let name = if ok {
+            "gavel_audit_records_total"
+        } else {
+            "gavel_audit_errors_total"
+        };
+        self.inc(name, Vec::new());
+    }
+
+    /// Render every metric in the Prometheus text format.
+    pub fn render(&self) -> String {
+        self.with(|m| {
+            let mut out = String::new();
+            for (name, kind, help) in HELP {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+                if let Some(series) = m.counters.get(name).or_else(|| m.gauges.get(name)) {
+                    for (labels, v) in series {
+                        let _ = writeln!(out, "{name}{} {v}", fmt_labels(labels, None));
+                    }
+                }
+                if let Some(series) = m.histograms.get(name) {
+                    for (labels, h) in series {
+                        for (b, c) in BUCKETS.iter().zip(h.counts) {
+                            let _ = writeln!(
+                                out,
+                                "{name}_bucket{} {c}",
+                                fmt_labels(labels, Some(&b.to_string()))
+                            );
+                        }
+                        let _ = writeln!(
+                            out,
+                            "{name}_bucket{} {}",
+                            fmt_labels(labels, Some("+Inf")),
+                            h.count
+                        );
+                        let _ = writeln!(out, "{name}_sum{} {}", fmt_labels(labels, None), h.sum);
+                        let _ =
+                            writeln!(out, "{name}_count{} {}", fmt_labels(labels, None), h.count);
+                    }
+                }
+            }
+            out
+        })
+    }
+}
+
+fn fmt_labels(labels: &Labels, le: Option<&str>) -> String {
+    let mut parts: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+        .collect();
+    if let Some(le) = le {
+        parts.push(format!("le=\"{le}\""));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_escapes() {
+        let m = Metrics::default();
+        m.admission("deny", Duration::from_micros(300));
+        m.plugin("cost", "fuel-exhausted", true, Duration::from_millis(2));
+        m.set_config("abc\"1", "prod");
+        let text = m.render();
+        assert!(
+            text.contains("gavel_admission_requests_total{decision=\"deny\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("gavel_admission_request_duration_seconds_bucket{decision=\"deny\",le=\"0.0005\"} 1\n"), "{text}");
+        assert!(text.contains("gavel_admission_request_duration_seconds_bucket{decision=\"deny\",le=\"0.00025\"} 0\n"), "{text}");
+        assert!(
+            text.contains(
+                "gavel_plugin_failures_total{plugin=\"cost\",kind=\"fuel-exhausted\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("gavel_policy_set_info{version=\"abc\\\"1\",name=\"prod\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE gavel_admission_request_duration_seconds histogram"),
+            "{text}"
+        );
+    }
+}
