@@ -6,6 +6,7 @@ mod loading;
 mod plugins;
 mod policy_set;
 mod server;
+mod suites;
 
 use std::sync::OnceLock;
 

@@ -20,6 +20,7 @@ pub mod outcome;
 pub mod policy;
 pub mod redact;
 pub mod subject;
+pub mod suite;
 pub mod verdict;
 
 pub use admission::{AdmissionReview, AdmissionReviewError};
