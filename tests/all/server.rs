@@ -64,11 +64,41 @@ fn labels_policy(labels: &str) -> String {
     )
 }
 
-struct Running {
+/// The daemon's global evaluation deadline in these tests.
+const EVAL_TIMEOUT_MS: u64 = 1500;
+
+/// A policy set whose only plugin loops until its own deadline.
+fn slow_policy(plugin_timeout_ms: u64) -> String {
+    format!(
+        "apiVersion: gavel.dev/v1alpha1\nkind: PolicySet\nname: slow\nplugins:\n  - name: slow\n    module: builtin:hostile\n    settings: {{ attack: infinite-loop }}\n    failurePolicy: fail-open\n    limits: {{ fuel: 1000000000000000, timeoutMs: {plugin_timeout_ms} }}\n"
+    )
+}
+
+/// How to reach a running daemon.
+#[derive(Clone)]
+struct Client {
     addr: std::net::SocketAddr,
     ca: Option<CertificateDer<'static>>,
+}
+
+struct Running {
+    client: Client,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+impl std::ops::Deref for Running {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
 }
 
 impl Running {
@@ -82,8 +112,10 @@ impl Running {
             "required-labels",
             crate::read(gavel_artifacts::REQUIRED_LABELS),
         );
+        builtins.insert("hostile", crate::read(gavel_artifacts::HOSTILE));
         options.builtins = builtins;
         options.reload_interval = Duration::from_millis(100);
+        options.eval_timeout = Duration::from_millis(EVAL_TIMEOUT_MS);
         options.audit_log = audit;
         let mut ca = None;
         if let Some(dir) = tls_dir {
@@ -103,13 +135,22 @@ impl Running {
                 .unwrap();
         });
         Running {
-            addr,
-            ca,
+            client: Client { addr, ca },
             stop: Some(stop),
             task,
         }
     }
 
+    async fn stop(mut self) {
+        let _ = self.stop.take().map(|s| s.send(()));
+        tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+impl Client {
     /// One request on a fresh connection; returns status and body.
     async fn request(&self, method: &str, path: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
         let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
@@ -164,14 +205,6 @@ impl Running {
         let (status, body) = self.request("POST", "/validate", body).await;
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         serde_json::from_slice(&body).unwrap()
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().map(|s| s.send(()));
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .unwrap()
-            .unwrap();
     }
 }
 
@@ -276,7 +309,6 @@ async fn bad_requests_get_clear_answers() {
         ("POST", "/validate", br#"{"apiVersion":"v1","kind":"AdmissionReview"}"#.to_vec(), 400, "unsupported AdmissionReview apiVersion `v1`"),
         ("POST", "/validate", br#"{"apiVersion":"admission.k8s.io/v1","kind":"Pod"}"#.to_vec(), 400, "kind is `Pod`"),
         ("POST", "/validate", br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"CREATE"}}"#.to_vec(), 400, "has no uid"),
-        ("POST", "/validate", vec![b' '; (3 << 20) + 1], 413, "larger than 3145728 bytes"),
         ("GET", "/validate", vec![], 405, "method not allowed"),
         ("GET", "/nope", vec![], 404, "no route `/nope`"),
         ("GET", "/healthz", vec![], 200, "ok"),
@@ -291,12 +323,30 @@ async fn bad_requests_get_clear_answers() {
             "{method} {path}: `{body}` lacks `{text}`"
         );
     }
+    // An oversized body is refused from its declared length, before it is read.
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /validate HTTP/1.1\r\nhost: g\r\ncontent-length: {}\r\n\r\n",
+        (3 << 20) + 1
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut tcp, head.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = vec![0; 512];
+    let n = tokio::io::AsyncReadExt::read(&mut tcp, &mut answer)
+        .await
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("larger than 3145728 bytes"), "{answer}");
     let (_, metrics) = server.request("GET", "/metrics", vec![]).await;
     let metrics = String::from_utf8(metrics).unwrap();
-    assert!(
-        metrics.contains("gavel_http_requests_total{path=\"/validate\",code=\"400\"} 4"),
-        "{metrics}"
-    );
+    for series in [
+        "gavel_http_requests_total{path=\"/validate\",code=\"400\"} 4",
+        "gavel_http_requests_total{path=\"/validate\",code=\"413\"} 1",
+    ] {
+        assert!(metrics.contains(series), "{metrics}");
+    }
     assert!(metrics.contains("gavel_policy_set_ready 1"), "{metrics}");
     server.stop().await;
 }
@@ -452,4 +502,54 @@ async fn rotated_certificates_are_served_without_restart() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the rotated certificate was never served");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_plugin_cannot_outlast_the_global_deadline() {
+    let policy = TempDir::new("policy");
+    // The plugin may run 4 s; the daemon answers after 1.5 s, fail-closed.
+    write_policy(&policy.0, &slow_policy(4_000));
+    let server = Running::start(&policy.0, None, None).await;
+    let r = server.review(fixture("pod-create-unlabelled.json")).await;
+    assert_eq!(r["response"]["allowed"], false, "{r}");
+    let message = r["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "evaluation did not finish within {EVAL_TIMEOUT_MS} ms; denied (fail-closed)"
+        )),
+        "{message}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_in_flight_requests() {
+    let policy = TempDir::new("policy");
+    // Each review takes ~400 ms (the plugin's deadline), then fails open.
+    write_policy(&policy.0, &slow_policy(400));
+    let mut server = Running::start(&policy.0, None, None).await;
+    let client = server.client.clone();
+    let addr = client.addr;
+    let in_flight =
+        tokio::spawn(async move { client.review(fixture("pod-create-unlabelled.json")).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = server.stop.take().map(|s| s.send(()));
+    let r = in_flight.await.unwrap();
+    assert_eq!(
+        r["response"]["allowed"], true,
+        "fail-open after the plugin deadline: {r}"
+    );
+    assert!(
+        r["response"]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("plugin failed (deadline"),
+        "{r}"
+    );
+    tokio::time::timeout(Duration::from_secs(30), server.task)
+        .await
+        .unwrap()
+        .unwrap();
+    // And it no longer accepts connections.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }

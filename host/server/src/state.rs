@@ -280,3 +280,58 @@ pub async fn watch(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+
+    fn repo(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("gavel-git-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join(".git/refs/heads")).unwrap();
+        std::fs::create_dir_all(dir.join("policies/prod")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn git_head_reads_loose_packed_and_detached_refs() {
+        let dir = repo("loose");
+        std::fs::write(dir.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
+        std::fs::write(dir.join(".git/refs/heads/main"), format!("{SHA}\n")).unwrap();
+        assert_eq!(git_head(&dir.join("policies/prod")).as_deref(), Some(SHA), "from a subdirectory");
+
+        std::fs::remove_file(dir.join(".git/refs/heads/main")).unwrap();
+        std::fs::write(dir.join(".git/packed-refs"), format!("# pack-refs with: peeled\n{SHA} refs/heads/main\n")).unwrap();
+        assert_eq!(git_head(&dir).as_deref(), Some(SHA), "packed");
+
+        std::fs::write(dir.join(".git/HEAD"), format!("{SHA}\n")).unwrap();
+        assert_eq!(git_head(&dir).as_deref(), Some(SHA), "detached (Argo CD, Flux)");
+
+        std::fs::write(dir.join(".git/HEAD"), "ref: refs/heads/gone\n").unwrap();
+        assert_eq!(git_head(&dir), None, "a dangling ref is no version");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn git_head_follows_a_gitdir_file() {
+        let dir = repo("worktree");
+        let real = dir.join("real.git");
+        std::fs::create_dir_all(&real).unwrap();
+        std::fs::remove_dir_all(dir.join(".git")).unwrap();
+        std::fs::write(dir.join(".git"), "gitdir: real.git\n").unwrap();
+        std::fs::write(real.join("HEAD"), format!("{SHA}\n")).unwrap();
+        assert_eq!(git_head(&dir).as_deref(), Some(SHA));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn outside_a_repository_there_is_no_commit() {
+        let dir = std::env::temp_dir().join(format!("gavel-nogit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // /tmp is not inside a Git checkout on any sane machine.
+        assert_eq!(git_head(&dir), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
