@@ -272,3 +272,24 @@ fn concurrent_attacks_do_not_disturb_each_other() {
         expect_failure(&bombs.join().unwrap(), FailureKind::MemoryLimit);
     });
 }
+
+#[test]
+fn sleeping_is_refused_not_waited_for() {
+    // Blocked in a host call, a guest is reached by neither fuel nor epochs:
+    // the clock subscriptions trap instead (the deadline here is 30 s; the
+    // attack sleeps an hour).
+    let start = Instant::now();
+    let l = Limits {
+        timeout_ms: 30_000,
+        ..limits()
+    };
+    let e = attack(&wasip2(), "sleep", &l);
+    let message = expect_failure(&e, FailureKind::Trap);
+    assert!(message.contains("may not sleep or wait"), "{message}");
+    assert!(
+        start.elapsed() < Duration::from_secs(25),
+        "took {:?}",
+        start.elapsed()
+    );
+    host_still_works();
+}

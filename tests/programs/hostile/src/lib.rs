@@ -52,6 +52,7 @@ enum Attack {
     Random,
     Socket,
     LogFlood,
+    Sleep,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -60,7 +61,7 @@ struct Settings {
     attack: Attack,
 }
 
-const SETTINGS_SCHEMA: &str = r#"{"type":"object","properties":{"attack":{"enum":["none","infinite-loop","memory-bomb","deep-recursion","huge-verdict","panic","read-file","env","clock","random","socket","log-flood"]}},"additionalProperties":false}"#;
+const SETTINGS_SCHEMA: &str = r#"{"type":"object","properties":{"attack":{"enum":["none","infinite-loop","memory-bomb","deep-recursion","huge-verdict","panic","read-file","env","clock","random","socket","log-flood","sleep"]}},"additionalProperties":false}"#;
 
 struct Hostile;
 
@@ -104,6 +105,12 @@ impl Plugin for Hostile {
             Attack::Clock => observed(&[clock()]),
             Attack::Random => observed(&[random_bytes(), hashmap_seed()]),
             Attack::Socket => observed(&[socket()]),
+            // On wasip2 this blocks inside a host call, where neither fuel nor
+            // epochs reach: gavel must refuse it rather than wait an hour.
+            Attack::Sleep => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                observed(&["sleep: woke up after an hour".to_owned()])
+            }
         })
     }
 }
