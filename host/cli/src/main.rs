@@ -6,6 +6,7 @@
 
 mod audit;
 mod serve;
+mod test;
 
 use std::process::ExitCode;
 
@@ -30,6 +31,13 @@ enum Command {
     /// Verify or replay the audit trail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Run plugin test suites (YAML; see docs/test-suites.md).
+    ///
+    /// Each case evaluates a subject file in the real component, with the
+    /// suite's settings and limits, and compares the decision, finding codes,
+    /// metrics and actions with what it expects. Exit code 0 when every case
+    /// passes, 1 when one fails.
+    Test(test::TestArgs),
 }
 
 /// Shared policy-set resolution: a directory, or the built-in default.
@@ -61,6 +69,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Test(args) => test::run(args),
     };
     match result {
         Ok(code) => code,

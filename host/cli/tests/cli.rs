@@ -284,3 +284,93 @@ fn a_policy_set_directory_is_served() {
     serve.terminate();
     std::fs::remove_dir_all(Path::new(&dir)).unwrap();
 }
+
+#[test]
+fn gavel_test_runs_suites_and_shows_what_differs() {
+    let dir = std::env::temp_dir().join(format!("gavel-cli-{}-suite", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/admission/gpu-pod-create.json"
+        ),
+        dir.join("pod.json"),
+    )
+    .unwrap();
+    let suite = |expect: &str| {
+        format!(
+            "apiVersion: gavel.dev/v1alpha1\nkind: TestSuite\nplugin: required-labels\nsettings: {{ labels: [team, cost-center] }}\ncases:\n  - name: the example pod\n    admission: pod.json\n    expect: {expect}\n"
+        )
+    };
+    std::fs::write(
+        dir.join("good.suite.yaml"),
+        suite("{ decision: deny, findings: [labels.missing] }"),
+    )
+    .unwrap();
+    let ok = gavel(&["test", dir.join("good.suite.yaml").to_str().unwrap()]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert!(text(&ok).contains("✓ the example pod"), "{}", text(&ok));
+    assert!(text(&ok).contains("1 passed, 0 failed"), "{}", text(&ok));
+
+    std::fs::write(
+        dir.join("bad.suite.yaml"),
+        suite("{ decision: allow, findings: [] }"),
+    )
+    .unwrap();
+    let junit = dir.join("junit.xml");
+    let bad = gavel(&[
+        "test",
+        dir.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    let out = text(&bad);
+    assert!(out.contains("✗ the example pod"), "{out}");
+    assert!(out.contains("decision: expected allow, got deny"), "{out}");
+    assert!(
+        out.contains(r#"findings: expected [], got ["labels.missing"]"#),
+        "{out}"
+    );
+    assert!(out.contains("1 passed, 1 failed"), "{out}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<failure message=\"decision: expected allow, got deny\">"),
+        "{xml}"
+    );
+    assert!(xml.contains("tests=\"1\" failures=\"1\""), "{xml}");
+
+    std::fs::write(dir.join("bad.suite.yaml"), suite("{ decision: maybe }")).unwrap();
+    let invalid = gavel(&["test", dir.join("bad.suite.yaml").to_str().unwrap()]);
+    assert_eq!(invalid.status.code(), Some(2), "{}", text(&invalid));
+    assert!(
+        text(&invalid).contains("invalid test suite at line 8"),
+        "{}",
+        text(&invalid)
+    );
+
+    std::fs::write(
+        dir.join("bad.suite.yaml"),
+        suite("{ decision: deny }").replace("required-labels", "nope"),
+    )
+    .unwrap();
+    let unknown = gavel(&["test", dir.join("bad.suite.yaml").to_str().unwrap()]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        text(&unknown).contains("unknown plugin `nope`"),
+        "{}",
+        text(&unknown)
+    );
+
+    let empty = std::env::temp_dir().join(format!("gavel-cli-{}-empty", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let none = gavel(&["test", empty.to_str().unwrap()]);
+    assert_eq!(none.status.code(), Some(2));
+    assert!(
+        text(&none).contains("no test suites found"),
+        "{}",
+        text(&none)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&empty).unwrap();
+}

@@ -38,6 +38,7 @@ mod plugin;
 mod policy_set;
 mod runtime;
 mod store;
+pub mod suite;
 mod wasi;
 
 pub use error::LoadError;

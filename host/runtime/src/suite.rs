@@ -1,0 +1,127 @@
+//! Running a plugin test suite (`docs/test-suites.md`): read the suite and
+//! the subject files it names, evaluate each case in the real component, and
+//! compare with [`gavel_core::suite::check`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use gavel_core::suite::{self, SubjectFile, TestSuite};
+use gavel_core::{AdmissionReview, Outcome, Subject};
+use serde::Serialize;
+
+use crate::runtime::Runtime;
+
+/// The result of one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseReport {
+    /// The case's name.
+    pub name: String,
+    /// What the plugin returned (absent when the subject could not be read).
+    pub outcome: Option<Outcome>,
+    /// How it differs from the expectation; empty when the case passes.
+    pub mismatches: Vec<String>,
+    /// Evaluation time.
+    #[serde(skip)]
+    pub duration: Duration,
+}
+
+impl CaseReport {
+    /// True when the case passed.
+    pub fn passed(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+}
+
+/// The result of a suite.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteReport {
+    /// The plugin the suite names.
+    pub plugin: String,
+    /// Every case, in order.
+    pub cases: Vec<CaseReport>,
+}
+
+impl SuiteReport {
+    /// Cases that failed.
+    pub fn failed(&self) -> usize {
+        self.cases.iter().filter(|c| !c.passed()).count()
+    }
+}
+
+/// Read the subject a case names, relative to `dir`.
+pub fn load_subject(dir: &Path, file: SubjectFile<'_>) -> Result<Subject, String> {
+    let load = |p: &str| {
+        std::fs::read_to_string(dir.join(p)).map_err(|e| format!("cannot read `{p}`: {e}"))
+    };
+    Ok(match file {
+        SubjectFile::Admission(p) => {
+            let review = AdmissionReview::from_json(load(p)?.as_bytes())
+                .map_err(|e| format!("`{p}`: {e}"))?;
+            Subject::Admission(review.request)
+        }
+        SubjectFile::Manifest(p) => Subject::Manifest(suite::manifest_from_yaml(&load(p)?, p)?),
+        SubjectFile::Traces(p) => Subject::Traces(suite::spans_from_json(&load(p)?, p)?),
+    })
+}
+
+impl Runtime {
+    /// Run the suite at `path`. `resolve` maps the suite's `plugin` name to
+    /// component bytes when it is not a `.wasm` path relative to the suite.
+    pub fn run_suite(
+        &self,
+        path: &Path,
+        resolve: &dyn Fn(&str) -> Option<Vec<u8>>,
+    ) -> Result<SuiteReport, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+        let suite = TestSuite::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let bytes = if suite.plugin.ends_with(".wasm") {
+            let p = dir.join(&suite.plugin);
+            std::fs::read(&p).map_err(|e| format!("cannot read plugin `{}`: {e}", p.display()))?
+        } else {
+            resolve(&suite.plugin).ok_or_else(|| {
+                format!(
+                    "{}: unknown plugin `{}`: name a bundled plugin or a .wasm file relative to the suite",
+                    path.display(),
+                    suite.plugin
+                )
+            })?
+        };
+        let plugin = self
+            .load_plugin(&suite.plugin, &bytes)
+            .map_err(|e| e.to_string())?;
+        let cases = suite
+            .cases
+            .iter()
+            .map(|case| {
+                let settings = case
+                    .settings
+                    .as_ref()
+                    .unwrap_or(&suite.settings)
+                    .to_string();
+                match case.subject_file().and_then(|f| load_subject(dir, f)) {
+                    Err(e) => CaseReport {
+                        name: case.name.clone(),
+                        outcome: None,
+                        mismatches: vec![e],
+                        duration: Duration::ZERO,
+                    },
+                    Ok(subject) => {
+                        let e = plugin.evaluate(&subject, &settings, &suite.limits);
+                        CaseReport {
+                            name: case.name.clone(),
+                            mismatches: suite::check(&case.expect, &e.outcome),
+                            outcome: Some(e.outcome),
+                            duration: e.duration,
+                        }
+                    }
+                }
+            })
+            .collect();
+        Ok(SuiteReport {
+            plugin: suite.plugin,
+            cases,
+        })
+    }
+}
