@@ -5,13 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Subcommand;
-use gavel_core::{Outcome, PluginReport, PolicySet};
-use gavel_host::RuntimeBuilder;
+use gavel_core::{Outcome, PluginReport};
 use gavel_server::audit;
 use gavel_server::webhook::subject_from_kept;
 use serde_json::Value;
-
-use crate::defaults;
 
 #[derive(Subcommand)]
 pub(crate) enum AuditCommand {
@@ -111,16 +108,8 @@ fn replay(file: PathBuf, seq: u64, policy_set: Option<PathBuf>) -> anyhow::Resul
     })?;
     let subject = subject_from_kept(kept).map_err(|e| anyhow!(e))?;
 
-    let runtime = RuntimeBuilder::new().max_concurrent_instances(8).build()?;
-    let builtins = defaults::builtins();
-    let set = match &policy_set {
-        Some(dir) => runtime.load_policy_set_dir(dir, &builtins)?,
-        None => runtime.load_policy_set(
-            PolicySet::from_yaml(defaults::DEFAULT_POLICY_SET)?,
-            None,
-            &builtins,
-        )?,
-    };
+    let runtime = crate::policy::runtime()?;
+    let set = crate::policy::load(&runtime, policy_set.as_deref())?;
     let recorded_digest = record["config"]["digest"].as_str().unwrap_or_default();
     if recorded_digest != set.version() {
         eprintln!(

@@ -5,6 +5,10 @@
 //! unreadable files). See docs/cli.md.
 
 mod audit;
+mod eval;
+mod inspect;
+mod policy;
+mod scan;
 mod serve;
 mod test;
 
@@ -38,6 +42,20 @@ enum Command {
     /// metrics and actions with what it expects. Exit code 0 when every case
     /// passes, 1 when one fails.
     Test(test::TestArgs),
+    /// Evaluate one subject against a policy set and show every plugin's part.
+    ///
+    /// Exit code 0 when admitted (allow or warn), 1 when denied.
+    Eval(eval::EvalArgs),
+    /// Check every Kubernetes document under a directory (GitOps pre-merge).
+    ///
+    /// Reads .yaml, .yml and .json files, multi-document included. Exit code 0
+    /// when nothing is denied, 1 when a document is denied, 2 when a file does
+    /// not parse (its error names the file and line).
+    Scan(scan::ScanArgs),
+    /// Show a component's size, digest, imports, exports and gavel metadata.
+    ///
+    /// Exit code 0 for a valid gavel plugin, 1 (with the reason) otherwise.
+    Inspect(inspect::InspectArgs),
 }
 
 /// Shared policy-set resolution: a directory, or the built-in default.
@@ -70,6 +88,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Test(args) => test::run(args),
+        Command::Eval(args) => eval::run(args),
+        Command::Scan(args) => scan::run(args),
+        Command::Inspect(args) => inspect::run(args),
     };
     match result {
         Ok(code) => code,

@@ -374,3 +374,84 @@ fn gavel_test_runs_suites_and_shows_what_differs() {
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&empty).unwrap();
 }
+
+#[test]
+fn eval_scan_and_inspect() {
+    let review = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/admission/gpu-pod-create.json"
+    );
+    let denied = gavel(&["eval", "--admission", review]);
+    assert_eq!(denied.status.code(), Some(1), "{}", text(&denied));
+    assert!(
+        text(&denied).contains("decision: deny"),
+        "{}",
+        text(&denied)
+    );
+    assert!(
+        text(&denied).contains("labels.missing [Medium] at /metadata/labels"),
+        "{}",
+        text(&denied)
+    );
+    let json = gavel(&["eval", "--json", "--admission", review]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["decision"], "deny");
+    let none = gavel(&["eval"]);
+    assert_eq!(none.status.code(), Some(2), "{}", text(&none));
+
+    let dir = std::env::temp_dir().join(format!("gavel-cli-{}-scan", std::process::id()));
+    std::fs::create_dir_all(dir.join("apps")).unwrap();
+    std::fs::write(
+        dir.join("apps/ok.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels: {team: x, cost-center: y}\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: b\n  labels: {team: x}\n",
+    )
+    .unwrap();
+    let scan = gavel(&["scan", dir.to_str().unwrap()]);
+    assert_eq!(scan.status.code(), Some(1), "{}", text(&scan));
+    let out = text(&scan);
+    assert!(out.contains("apps/ok.yaml:7"), "{out}");
+    assert!(out.contains("Pod/b"), "{out}");
+    assert!(
+        out.contains("2 documents: 1 allowed, 0 warned, 1 denied"),
+        "{out}"
+    );
+    std::fs::write(
+        dir.join("broken.yaml"),
+        "apiVersion: v1\nkind: Pod\n---\nmetadata:\n  name: [x\n",
+    )
+    .unwrap();
+    let broken = gavel(&["scan", dir.to_str().unwrap()]);
+    assert_eq!(broken.status.code(), Some(2), "{}", text(&broken));
+    assert!(
+        text(&broken).contains("broken.yaml:6:"),
+        "{}",
+        text(&broken)
+    );
+
+    let not_wasm = dir.join("x.wasm");
+    std::fs::write(&not_wasm, b"(component)").unwrap();
+    let inspect = gavel(&["inspect", not_wasm.to_str().unwrap()]);
+    assert_eq!(inspect.status.code(), Some(1), "{}", text(&inspect));
+    assert!(
+        text(&inspect).contains("NOT A VALID GAVEL PLUGIN"),
+        "{}",
+        text(&inspect)
+    );
+    let plugin = gavel(&["inspect", gavel_artifacts::REQUIRED_LABELS]);
+    assert_eq!(plugin.status.code(), Some(0), "{}", text(&plugin));
+    for line in [
+        "world:   gavel:policy/plugin@0.1.0",
+        "name:    required-labels",
+        "exports: metadata, validate-settings, evaluate",
+    ] {
+        assert!(text(&plugin).contains(line), "{}", text(&plugin));
+    }
+    let missing = gavel(&["inspect", "/nonexistent.wasm"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing).contains("cannot read `/nonexistent.wasm`"),
+        "{}",
+        text(&missing)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

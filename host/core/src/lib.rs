@@ -15,6 +15,7 @@
 pub mod admission;
 pub mod compose;
 pub mod digest;
+pub mod manifests;
 pub mod metadata;
 pub mod outcome;
 pub mod policy;

@@ -375,6 +375,15 @@ impl PolicySet {
     }
 }
 
+/// Check YAML nesting against [`MAX_YAML_DEPTH`] before parsing; `Err`
+/// holds the 1-based line where the limit is crossed.
+pub fn check_depth_public(text: &str) -> Result<(), usize> {
+    check_depth(text, MAX_YAML_DEPTH).map_err(|e| match e {
+        PolicyError::TooDeep { line, .. } => line,
+        _ => 1,
+    })
+}
+
 /// Reject YAML nested deeper than `max` before handing it to the parser,
 /// which would otherwise spend minutes on a hostile file. Counts flow
 /// brackets outside quotes and block indentation (two spaces a level is the

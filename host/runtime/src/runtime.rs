@@ -210,3 +210,30 @@ impl Runtime {
         Ok(plugin)
     }
 }
+
+/// What a component imports and exports, read without instantiating it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ComponentShape {
+    /// Import names (interfaces or functions).
+    pub imports: Vec<String>,
+    /// Export names (interfaces or functions).
+    pub exports: Vec<String>,
+}
+
+impl Runtime {
+    /// Compile `bytes` and list its imports and exports, whether or not it
+    /// is a gavel plugin (for `gavel inspect`).
+    pub fn shape(&self, origin: &str, bytes: &[u8]) -> Result<ComponentShape, LoadError> {
+        let engine = &self.inner.engine;
+        let component =
+            wasmtime::component::Component::new(engine, bytes).map_err(|e| LoadError::Compile {
+                origin: origin.to_owned(),
+                reason: format!("{e:#}"),
+            })?;
+        let ty = component.component_type();
+        Ok(ComponentShape {
+            imports: ty.imports(engine).map(|(n, _)| n.to_owned()).collect(),
+            exports: ty.exports(engine).map(|(n, _)| n.to_owned()).collect(),
+        })
+    }
+}
