@@ -5,6 +5,7 @@
 //! unreadable files). See docs/cli.md.
 
 mod audit;
+mod bench;
 mod eval;
 mod inspect;
 mod policy;
@@ -56,6 +57,8 @@ enum Command {
     ///
     /// Exit code 0 for a valid gavel plugin, 1 (with the reason) otherwise.
     Inspect(inspect::InspectArgs),
+    /// Measure one plugin: evaluations per second and latency percentiles.
+    Bench(bench::BenchArgs),
 }
 
 /// Shared policy-set resolution: a directory, or the built-in default.
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Inspect(args) => inspect::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

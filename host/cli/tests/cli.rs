@@ -455,3 +455,35 @@ fn eval_scan_and_inspect() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn bench_reports_rate_and_percentiles() {
+    let review = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/admission/gpu-pod-create.json"
+    );
+    let o = gavel(&[
+        "bench",
+        "required-labels",
+        "--admission",
+        review,
+        "--seconds",
+        "0.2",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["evaluations"].as_u64().unwrap() > 0, "{v}");
+    let l = &v["latencyMicros"];
+    assert!(
+        l["p50"].as_f64() <= l["p99"].as_f64() && l["p99"].as_f64() <= l["max"].as_f64(),
+        "{v}"
+    );
+    let missing = gavel(&["bench", "nope.wasm", "--admission", review]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing).contains("cannot read `nope.wasm` (and it is not a bundled plugin)"),
+        "{}",
+        text(&missing)
+    );
+}
