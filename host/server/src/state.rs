@@ -300,14 +300,26 @@ mod tests {
         let dir = repo("loose");
         std::fs::write(dir.join(".git/HEAD"), "ref: refs/heads/main\n").unwrap();
         std::fs::write(dir.join(".git/refs/heads/main"), format!("{SHA}\n")).unwrap();
-        assert_eq!(git_head(&dir.join("policies/prod")).as_deref(), Some(SHA), "from a subdirectory");
+        assert_eq!(
+            git_head(&dir.join("policies/prod")).as_deref(),
+            Some(SHA),
+            "from a subdirectory"
+        );
 
         std::fs::remove_file(dir.join(".git/refs/heads/main")).unwrap();
-        std::fs::write(dir.join(".git/packed-refs"), format!("# pack-refs with: peeled\n{SHA} refs/heads/main\n")).unwrap();
+        std::fs::write(
+            dir.join(".git/packed-refs"),
+            format!("# pack-refs with: peeled\n{SHA} refs/heads/main\n"),
+        )
+        .unwrap();
         assert_eq!(git_head(&dir).as_deref(), Some(SHA), "packed");
 
         std::fs::write(dir.join(".git/HEAD"), format!("{SHA}\n")).unwrap();
-        assert_eq!(git_head(&dir).as_deref(), Some(SHA), "detached (Argo CD, Flux)");
+        assert_eq!(
+            git_head(&dir).as_deref(),
+            Some(SHA),
+            "detached (Argo CD, Flux)"
+        );
 
         std::fs::write(dir.join(".git/HEAD"), "ref: refs/heads/gone\n").unwrap();
         assert_eq!(git_head(&dir), None, "a dangling ref is no version");
