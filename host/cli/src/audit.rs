@@ -136,9 +136,35 @@ fn replay(file: PathBuf, seq: u64, policy_set: Option<PathBuf>) -> anyhow::Resul
         return Ok(ExitCode::SUCCESS);
     }
     println!("DIFFERENT");
-    for (a, b) in comparable(&then).iter().zip(comparable(&now).iter()) {
-        if a != b {
-            println!("  recorded: {a}\n  replayed: {b}");
+    if !same_decision {
+        println!(
+            "  decision: recorded {}, replayed {}",
+            record["decision"], composed.decision
+        );
+    }
+    let by_name = |plugins: &[Value]| -> std::collections::BTreeMap<String, Value> {
+        comparable(plugins)
+            .into_iter()
+            .map(|p| (p["name"].as_str().unwrap_or_default().to_owned(), p))
+            .collect()
+    };
+    let (then, now) = (by_name(&then), by_name(&now));
+    for name in then
+        .keys()
+        .chain(now.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        match (then.get(name), now.get(name)) {
+            (Some(a), Some(b)) if a != b => {
+                println!("  {name}:\n    recorded: {a}\n    replayed: {b}")
+            }
+            (Some(_), None) => {
+                println!("  {name}: recorded, but not in the policy set replayed against")
+            }
+            (None, Some(_)) => {
+                println!("  {name}: in the policy set replayed against, but not recorded")
+            }
+            _ => {}
         }
     }
     if composed
@@ -146,7 +172,7 @@ fn replay(file: PathBuf, seq: u64, policy_set: Option<PathBuf>) -> anyhow::Resul
         .iter()
         .any(|p| matches!(p.outcome, Outcome::Failed(_)))
     {
-        println!("  (a plugin failed on replay: check limits and the policy set)");
+        println!("  (a plugin failed on replay: check its limits and the policy set)");
     }
     Ok(ExitCode::from(1))
 }

@@ -41,7 +41,7 @@ pub(crate) struct ServeArgs {
     )]
     tls_key: Option<PathBuf>,
     /// Serve plain HTTP on a non-loopback address (only behind a TLS-terminating proxy).
-    #[arg(long, env = "GAVEL_INSECURE_HTTP")]
+    #[arg(long, env = "GAVEL_INSECURE_HTTP", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     insecure_http: bool,
     /// Deadline for one admission review, milliseconds; keep it below the
     /// webhook's timeoutSeconds.
@@ -56,8 +56,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_enum, default_value_t = OnTimeout::FailClosed, env = "GAVEL_ON_TIMEOUT")]
     on_timeout: OnTimeout,
     /// Most evaluations at once.
-    #[arg(long, default_value_t = 64, env = "GAVEL_MAX_CONCURRENCY")]
-    max_concurrency: usize,
+    #[arg(long, default_value_t = 64, env = "GAVEL_MAX_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..))]
+    max_concurrency: u64,
     /// How often the policy directory and TLS files are checked, milliseconds.
     #[arg(
         long,
@@ -101,7 +101,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         OnTimeout::FailClosed => TimeoutPolicy::FailClosed,
         OnTimeout::FailOpen => TimeoutPolicy::FailOpen,
     };
-    options.max_concurrency = args.max_concurrency;
+    options.max_concurrency = usize::try_from(args.max_concurrency).unwrap_or(usize::MAX);
     options.reload_interval = Duration::from_millis(args.reload_interval_ms.max(100));
     let mut builder = RuntimeBuilder::new();
     if let Some(dir) = args.cache_dir {

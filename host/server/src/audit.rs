@@ -8,10 +8,12 @@
 //! detected when the log is reopened, moved aside, and the chain goes on from
 //! the last whole record. Dropping whole records from the *end* leaves a
 //! valid shorter chain: compare the head (`seq`, `hash`), which gavel logs
-//! and exports, with an external copy to detect that.
+//! when it opens the log and `gavel audit verify` prints, with an external
+//! copy to detect that.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -87,10 +89,12 @@ impl AuditLog {
             path: path.clone(),
             source,
         };
+        // Private to gavel: with keepInput the records hold objects and userInfo.
         let mut file = OpenOptions::new()
             .read(true)
             .append(true)
             .create(true)
+            .mode(0o600)
             .open(&path)
             .map_err(io)?;
         let (head, good_len, torn) = scan_tail(&mut file).map_err(io)?;
@@ -168,10 +172,19 @@ impl AuditLog {
             source,
         };
         // One write of the whole line: a crash leaves at most a torn tail,
-        // which `open` detects.
-        w.file.write_all(&line).map_err(io)?;
-        if durability == Durability::Fsync {
-            w.file.sync_data().map_err(io)?;
+        // which `open` detects. A failed write or fsync (disk full, IO error)
+        // is undone, so the next record does not land after a fragment or
+        // repeat this record's sequence number.
+        let before = w.file.metadata().map_err(io)?.len();
+        let written = w.file.write_all(&line).and_then(|()| match durability {
+            Durability::Fsync => w.file.sync_data(),
+            Durability::Write => Ok(()),
+        });
+        if let Err(e) = written {
+            if let Err(undo) = w.file.set_len(before) {
+                tracing::error!(path = %self.path.display(), "cannot undo a failed audit write ({undo}): the log needs repair before the next start");
+            }
+            return Err(io(e));
         }
         w.head = Head { seq, hash };
         Ok(w.head.clone())
@@ -515,6 +528,33 @@ mod tests {
             .unwrap();
         let v = verify(&log.0).unwrap();
         assert_eq!((v.verified, v.broken), (4, None));
+    }
+
+    #[test]
+    fn the_log_is_private_to_gavel() {
+        use std::os::unix::fs::PermissionsExt;
+        let log = TempLog::new("mode");
+        write(&log, 1);
+        let mode = std::fs::metadata(&log.0).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "mode {mode:o}");
+    }
+
+    #[test]
+    fn floats_survive_the_round_trip_the_chain_depends_on() {
+        let log = TempLog::new("floats");
+        let (audit, _) = AuditLog::open(&log.0).unwrap();
+        for v in [
+            0.1 + 0.2,
+            1.0 / 3.0,
+            2.225_073_858_507_201e-308,
+            9_007_199_254_740_993.0,
+            0.301_029_995_663_981_2,
+        ] {
+            audit
+                .append(&json!({"ratio": v}), Durability::Write)
+                .unwrap();
+        }
+        assert_eq!(verify(&log.0).unwrap().broken, None);
     }
 
     #[test]

@@ -9,6 +9,9 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// Most `gavel_plugin_metric` series kept.
+pub const MAX_PLUGIN_SERIES: usize = 2000;
+
 /// Histogram buckets, seconds: 100 µs to 10 s.
 const BUCKETS: [f64; 14] = [
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,

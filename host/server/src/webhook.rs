@@ -83,7 +83,7 @@ pub struct Webhook {
 struct PluginRecord<'a> {
     #[serde(flatten)]
     report: &'a gavel_core::PluginReport,
-    module: Option<&'a str>,
+    module: Option<String>,
     module_sha256: Option<&'a str>,
 }
 
@@ -213,7 +213,7 @@ pub fn audit_body(active: &Active, subject: &Subject, composed: &Composed, sourc
             let loaded = set.plugins().iter().find(|p| p.entry.name == report.name);
             PluginRecord {
                 report,
-                module: loaded.map(|p| p.plugin.origin()),
+                module: loaded.map(|p| p.entry.module.to_string()),
                 module_sha256: loaded.map(|p| p.plugin.sha256()),
             }
         })
@@ -305,7 +305,7 @@ pub fn review_response(
         response["status"] = json!({
             "code": 403,
             "reason": "Forbidden",
-            "message": format!("gavel denied the request: {}", composed.denials.join("; ")),
+            "message": printable(&format!("gavel denied the request: {}", composed.denials.join("; "))),
         });
     }
     let warnings = warnings(&composed.warnings);
@@ -324,7 +324,11 @@ pub fn review_response(
         _ => Vec::new(),
     });
     for (plugin, m) in metrics.take(MAX_AUDIT_ANNOTATIONS) {
-        annotations.insert(annotation_key(plugin, &m.name), json!(m.value.to_string()));
+        let key = annotation_key(plugin, &m.name);
+        // gavel's own keys win; of several series of one metric, the first.
+        if !m.name.is_empty() && !annotations.contains_key(&key) {
+            annotations.insert(key, json!(m.value.to_string()));
+        }
     }
     response["auditAnnotations"] = Value::Object(annotations);
     json!({
@@ -362,6 +366,14 @@ fn warnings(all: &[String]) -> Vec<String> {
         ));
     }
     out
+}
+
+/// Plugin text shown to users, without control characters (a plugin could
+/// otherwise inject terminal escapes into `kubectl` output).
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// An audit annotation key: a qualified-name part (≤ 63 chars of
@@ -466,6 +478,19 @@ mod tests {
             w[MAX_WARNINGS - 1],
             "… and 69 more warnings (see the audit trail)"
         );
+    }
+
+    #[test]
+    fn plugins_cannot_overwrite_gavels_annotations_or_inject_control_characters() {
+        let mut c = composed(Decision::Deny, &["p: x: evil\u{1b}[2J"], vec![]);
+        c.plugins[0].name = "decision".into();
+        if let Outcome::Verdict(v) = &mut c.plugins[0].outcome {
+            v.metrics[0].name = String::new();
+        }
+        let r = review_response("admission.k8s.io/v1", "u", &c, "v");
+        assert_eq!(r["response"]["auditAnnotations"]["decision"], "deny");
+        let message = r["response"]["status"]["message"].as_str().unwrap();
+        assert!(!message.chars().any(char::is_control), "{message:?}");
     }
 
     #[test]
