@@ -108,12 +108,21 @@ impl Runtime {
                         duration: Duration::ZERO,
                     },
                     Ok(subject) => {
-                        let e = plugin.evaluate(&subject, &settings, &suite.limits);
+                        // As in production: settings are validated before the
+                        // plugin is asked to evaluate with them.
+                        let (outcome, duration) =
+                            match plugin.validate_settings(&settings, &suite.limits) {
+                                Err(f) => (Outcome::Failed(f), Duration::ZERO),
+                                Ok(()) => {
+                                    let e = plugin.evaluate(&subject, &settings, &suite.limits);
+                                    (e.outcome, e.duration)
+                                }
+                            };
                         CaseReport {
                             name: case.name.clone(),
-                            mismatches: suite::check(&case.expect, &e.outcome),
-                            outcome: Some(e.outcome),
-                            duration: e.duration,
+                            mismatches: suite::check(&case.expect, &outcome),
+                            outcome: Some(outcome),
+                            duration,
                         }
                     }
                 }
