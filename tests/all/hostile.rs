@@ -170,8 +170,12 @@ fn huge_verdict_under_a_small_grant_hits_memory() {
 #[test]
 fn log_flood_is_bounded() {
     for plugin in builds() {
+        // Time enough for 100,000 host calls on a loaded machine: the limit
+        // under test is the log budget.
         let l = Limits {
             max_log_bytes: 4096,
+            timeout_ms: 20_000,
+            fuel: u64::MAX / 2,
             ..limits()
         };
         let e = attack(&plugin, "log-flood", &l);

@@ -81,7 +81,10 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         }
         (samples, start.elapsed())
     };
-    let total = Duration::from_secs_f64(args.seconds.max(0.1));
+    if !args.seconds.is_finite() || !(0.1..=3600.0).contains(&args.seconds) {
+        bail!("--seconds must be between 0.1 and 3600");
+    }
+    let total = Duration::from_secs_f64(args.seconds);
     measure(total / 10);
     let (mut samples, elapsed) = measure(total);
     samples.sort_unstable();

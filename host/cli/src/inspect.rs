@@ -26,11 +26,18 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let shape = match runtime.shape(&origin, &bytes) {
         Ok(shape) => shape,
         Err(e) => {
-            println!(
-                "file:    {origin}\nsize:    {} bytes\nsha256:  {sha256}",
-                bytes.len()
-            );
-            println!("NOT A VALID GAVEL PLUGIN: {e}");
+            if args.json {
+                let json = serde_json::json!({
+                    "file": origin, "size": bytes.len(), "sha256": sha256, "plugin": null, "error": e.to_string(),
+                });
+                println!("{}", serde_json::to_string_pretty(&json)?);
+            } else {
+                println!(
+                    "file:    {origin}\nsize:    {} bytes\nsha256:  {sha256}",
+                    bytes.len()
+                );
+                println!("NOT A VALID GAVEL PLUGIN: {e}");
+            }
             return Ok(ExitCode::from(1));
         }
     };
@@ -76,7 +83,7 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
                     }
                 );
                 println!(
-                    "name:    {} {}\ncategory: {:?}\nsubjects: {}",
+                    "name:    {} {}\ncategory: {}\nsubjects: {}",
                     m.name,
                     m.version,
                     m.category,

@@ -1,4 +1,5 @@
-//! `gavel`: serve the admission webhook, verify and replay the audit trail.
+//! `gavel`: serve the admission webhook, verify and replay the audit trail,
+//! and test, evaluate, scan, inspect and measure policies and plugins.
 //!
 //! Exit codes: 0 success; 1 the check failed (a broken audit chain, a replay
 //! that differs); 2 gavel could not do what was asked (bad arguments,
@@ -86,6 +87,7 @@ fn main() -> ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),

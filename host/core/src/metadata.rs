@@ -18,6 +18,25 @@ pub enum Category {
     Other,
 }
 
+impl Category {
+    /// The lower-case name used in policy sets, metadata and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Bias => "bias",
+            Category::Privacy => "privacy",
+            Category::Cost => "cost",
+            Category::Explainer => "explainer",
+            Category::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The kinds of subject a plugin can receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -11,13 +11,12 @@ pub enum LoadError {
     #[error("cannot configure the wasm engine: {0}")]
     Engine(String),
     /// A file could not be read.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`: {cause}")]
     Io {
         /// The path, relative to the policy-set directory when there is one.
         path: String,
-        /// The IO error.
-        #[source]
-        source: std::io::Error,
+        /// The IO error (in the message, so not also a `source`).
+        cause: std::io::Error,
     },
     /// The bytes do not match the sha256 pinned in the policy set.
     #[error(

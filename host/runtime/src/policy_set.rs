@@ -141,7 +141,7 @@ impl Runtime {
         let path = dir.as_ref();
         let io = |p: &str, source| LoadError::Io {
             path: p.to_owned(),
-            source,
+            cause: source,
         };
         let dir = Dir::open_ambient_dir(path, ambient_authority())
             .map_err(|e| io(&path.display().to_string(), e))?;
@@ -209,7 +209,7 @@ impl Runtime {
                 })?;
                 let io = |source| LoadError::Io {
                     path: p.clone(),
-                    source,
+                    cause: source,
                 };
                 let size = dir.metadata(p).map_err(io)?.len();
                 if size > MAX_MODULE_BYTES {

@@ -30,13 +30,12 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// The log file could not be opened, read or written.
-    #[error("audit log `{path}`: {source}")]
+    #[error("audit log `{path}`: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The IO error.
-        #[source]
-        source: std::io::Error,
+        /// The IO error (in the message, so not also a `source`).
+        cause: std::io::Error,
     },
     /// A record could not be serialised.
     #[error("cannot serialise an audit record: {0}")]
@@ -87,7 +86,7 @@ impl AuditLog {
         let path = path.into();
         let io = |source| AuditError::Io {
             path: path.clone(),
-            source,
+            cause: source,
         };
         // Private to gavel: with keepInput the records hold objects and userInfo.
         let mut file = OpenOptions::new()
@@ -169,7 +168,7 @@ impl AuditLog {
         line.push(b'\n');
         let io = |source| AuditError::Io {
             path: self.path.clone(),
-            source,
+            cause: source,
         };
         // One write of the whole line: a crash leaves at most a torn tail,
         // which `open` detects. A failed write or fsync (disk full, IO error)
@@ -294,7 +293,7 @@ pub struct Verification {
 pub fn verify(path: &Path) -> Result<Verification, AuditError> {
     let io = |source| AuditError::Io {
         path: path.to_owned(),
-        source,
+        cause: source,
     };
     let bytes = std::fs::read(path).map_err(io)?;
     Ok(verify_bytes(&bytes))
@@ -368,7 +367,7 @@ pub fn verify_bytes(bytes: &[u8]) -> Verification {
 pub fn read_record(path: &Path, seq: u64) -> Result<Option<Value>, AuditError> {
     let io = |source| AuditError::Io {
         path: path.to_owned(),
-        source,
+        cause: source,
     };
     let file = File::open(path).map_err(io)?;
     for line in BufReader::new(file).lines() {

@@ -82,13 +82,12 @@ impl ServeOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The listen address is unavailable.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {cause}")]
     Listen {
         /// The address.
         addr: SocketAddr,
-        /// The IO error.
-        #[source]
-        source: std::io::Error,
+        /// The IO error (in the message, so not also a `source`).
+        cause: std::io::Error,
     },
     /// The audit log cannot be opened.
     #[error(transparent)]
@@ -131,7 +130,7 @@ impl Daemon {
                 .await
                 .map_err(|source| ServeError::Listen {
                     addr: options.listen,
-                    source,
+                    cause: source,
                 })?;
         let policy = Arc::new(PolicyState::new(
             runtime,
@@ -212,7 +211,7 @@ impl Daemon {
         }
         result.map_err(|source| ServeError::Listen {
             addr: self.options.listen,
-            source,
+            cause: source,
         })
     }
 }
