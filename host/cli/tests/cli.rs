@@ -115,7 +115,7 @@ fn serve_denies_then_the_audit_trail_verifies_and_replays() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains(r#""allowed":false"#), "{response}");
     assert!(
-        response.contains("cost-allocation-labels: labels.missing"),
+        response.contains("cost: cost.missing-allocation-labels"),
         "{response}"
     );
     serve.post(&review());
@@ -389,7 +389,7 @@ fn eval_scan_and_inspect() {
         text(&denied)
     );
     assert!(
-        text(&denied).contains("labels.missing [Medium] at /metadata/labels"),
+        text(&denied).contains("cost.missing-allocation-labels [Medium] at /metadata/labels"),
         "{}",
         text(&denied)
     );
