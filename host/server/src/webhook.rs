@@ -275,7 +275,7 @@ fn kept_input(subject: &Subject, redact: &[String]) -> Value {
     value
 }
 
-/// Rebuild a subject kept by [`kept_input`] (objects back to JSON text).
+/// Rebuild a subject kept in an audit record's `subject.input` (objects back to JSON text).
 pub fn subject_from_kept(kept: &Value) -> Result<Subject, String> {
     let mut value = kept.clone();
     for key in ["object", "oldObject", "document"] {
