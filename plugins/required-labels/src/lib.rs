@@ -1,14 +1,11 @@
 //! Deny objects that lack any of the labels listed in settings (default: `team`).
 use gavel_sdk::prelude::*;
-
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Settings {
     labels: Option<Vec<String>>,
 }
-
 struct RequiredLabels;
-
 impl Plugin for RequiredLabels {
     type Settings = Settings;
     fn metadata() -> PluginMetadata {
@@ -27,6 +24,5 @@ impl Plugin for RequiredLabels {
     }
 }
 export_plugin!(RequiredLabels);
-
 #[cfg(test)]
 mod tests;
