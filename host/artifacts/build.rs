@@ -14,18 +14,15 @@
 
 use std::collections::BTreeSet;
 use std::env;
-use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
-use wit_component::ComponentEncoder;
-
-const UNKNOWN: &str = "wasm32-unknown-unknown";
-const WASIP2: &str = "wasm32-wasip2";
+use gavel_build::{
+    Scope, UNKNOWN, WASIP2, cargo_build, componentize, ensure_target, package_name,
+    write_if_changed,
+};
 
 fn main() -> Result<()> {
     let manifest_dir =
@@ -50,9 +47,15 @@ fn main() -> Result<()> {
     let programs = discover(&root, "tests/programs")?;
 
     let target_dir = guest_target_dir(&out_dir);
-    cargo_build(&cargo, &plugins_dir, UNKNOWN, &target_dir)?;
-    cargo_build(&cargo, &programs_dir, UNKNOWN, &target_dir)?;
-    cargo_build(&cargo, &programs_dir, WASIP2, &target_dir)?;
+    cargo_build(&cargo, &plugins_dir, Scope::Workspace, UNKNOWN, &target_dir)?;
+    cargo_build(
+        &cargo,
+        &programs_dir,
+        Scope::Workspace,
+        UNKNOWN,
+        &target_dir,
+    )?;
+    cargo_build(&cargo, &programs_dir, Scope::Workspace, WASIP2, &target_dir)?;
 
     let component_dir = out_dir.join("components");
     fs::create_dir_all(&component_dir)
@@ -185,22 +188,6 @@ fn discover(root: &Path, relative: &str) -> Result<Vec<Guest>> {
     Ok(guests)
 }
 
-/// The `name` of the `[package]` section. A line-based reading of the
-/// manifest, enough for the crates in this repository, which keep the usual
-/// `name = "..."` form.
-fn package_name(manifest: &str) -> Option<String> {
-    let mut in_package = false;
-    for line in manifest.lines().map(str::trim) {
-        if line.starts_with('[') {
-            in_package = line == "[package]";
-        } else if in_package && let Some(value) = line.strip_prefix("name").map(str::trim_start) {
-            let value = value.strip_prefix('=')?.trim();
-            return Some(value.strip_prefix('"')?.split('"').next()?.to_owned());
-        }
-    }
-    None
-}
-
 /// Rerun when a guest's sources, the SDK or the WIT contract change.
 ///
 /// Files are listed one by one rather than naming the directories: cargo
@@ -245,62 +232,6 @@ fn list_files(dir: &Path, files: &mut BTreeSet<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Make sure the standard library for `target` is installed, adding it with
-/// rustup if not. A `rust-toolchain.toml` listing the target does not install
-/// it when the toolchain itself is already there, so a fresh clone needs this.
-fn ensure_target(rustc: &OsString, target: &str) -> Result<()> {
-    let output = Command::new(rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .with_context(|| format!("running `{} --print sysroot`", rustc.to_string_lossy()))?;
-    ensure!(
-        output.status.success(),
-        "`{} --print sysroot` failed",
-        rustc.to_string_lossy()
-    );
-    let sysroot = PathBuf::from(
-        String::from_utf8(output.stdout)
-            .context("the sysroot path is not UTF-8")?
-            .trim(),
-    );
-    let installed = sysroot.join("lib/rustlib").join(target);
-    if installed.is_dir() {
-        return Ok(());
-    }
-
-    let mut rustup = Command::new("rustup");
-    rustup.args(["target", "add"]);
-    // Add to the toolchain that is compiling, which need not be the default one.
-    if sysroot
-        .parent()
-        .and_then(Path::file_name)
-        .is_some_and(|d| d == "toolchains")
-        && let Some(toolchain) = sysroot.file_name()
-    {
-        rustup.arg("--toolchain").arg(toolchain);
-    }
-    rustup.arg(target).stdout(io::stderr());
-    eprintln!("running: {rustup:?}");
-    match rustup.status() {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => bail!(
-            "the Rust standard library for {target} is not installed in {} and rustup is not available to add it: \
-             install the {target} target with your toolchain manager",
-            sysroot.display()
-        ),
-        Err(e) => return Err(e).context("running rustup"),
-        Ok(status) => ensure!(
-            status.success(),
-            "`rustup target add {target}` failed: run it by hand to see why"
-        ),
-    }
-    ensure!(
-        installed.is_dir(),
-        "rustup added {target}, but not to the toolchain at {}: install the target for that toolchain",
-        sysroot.display()
-    );
-    Ok(())
-}
-
 /// `<target>/wasm-guests`, next to the outer build's profile directories.
 ///
 /// OUT_DIR is `<target>[/<triple>]/<profile>/build/<package>-<hash>/out`. If
@@ -327,119 +258,6 @@ fn guest_target_dir(out_dir: &Path) -> PathBuf {
         Some(root) => root.join("wasm-guests"),
         None => out_dir.join("wasm-guests"),
     }
-}
-
-/// `cargo build --release --workspace --target <target>` in `workspace`.
-fn cargo_build(cargo: &OsString, workspace: &Path, target: &str, target_dir: &Path) -> Result<()> {
-    let mut cmd = Command::new(cargo);
-    cmd.arg("build")
-        .arg("--release")
-        .arg("--workspace")
-        .args(["--target", target])
-        .arg("--manifest-path")
-        .arg(workspace.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(target_dir)
-        // Configuration is found from the working directory: the workspace's own.
-        .current_dir(workspace)
-        // Our stdout is read by cargo for `cargo:` lines; keep the nested output out of it.
-        .stdout(io::stderr());
-    isolate_env(&mut cmd);
-    eprintln!("running: {cmd:?}");
-    let status = cmd
-        .status()
-        .with_context(|| format!("running {}", cargo.to_string_lossy()))?;
-    ensure!(
-        status.success(),
-        "building the guests in {} for {target} failed: the nested cargo's errors are above",
-        workspace.display()
-    );
-    Ok(())
-}
-
-/// Remove what the outer cargo passes to build scripts (or its own caller
-/// set) that would change or break the nested build.
-///
-/// Removed:
-/// - `RUSTFLAGS`, `CARGO_ENCODED_RUSTFLAGS`, `CARGO_BUILD_RUSTFLAGS`: flags for
-///   the host build (coverage, `-C target-cpu=native`, ...) that would apply
-///   to the wasm build or invalidate its cache.
-/// - `CARGO_BUILD_TARGET`, `CARGO_TARGET_DIR`, `CARGO_BUILD_TARGET_DIR`,
-///   `CARGO_BUILD_BUILD_DIR`: we pass the target and target directory; the
-///   outer ones would point the nested cargo at the outer cargo's locked
-///   directory.
-/// - `RUSTC_WORKSPACE_WRAPPER`, `CLIPPY_ARGS`, `CLIPPY_CONF_DIR`: set by
-///   `cargo clippy`; the guests would be linted with the host's lint flags
-///   instead of built.
-/// - What cargo sets for this build script only (`CARGO_PKG_*`, `CARGO_CFG_*`,
-///   `CARGO_FEATURE_*`, `CARGO_MANIFEST_*`, `CARGO_PRIMARY_PACKAGE`,
-///   `OUT_DIR`, `TARGET`, `HOST`, `PROFILE`, `OPT_LEVEL`, `DEBUG`, `NUM_JOBS`,
-///   `RUSTC_LINKER`, `__CARGO_*`): the nested cargo sets its own for its
-///   build scripts, and stale values must not leak into crates that read the
-///   environment.
-///
-/// Kept on purpose:
-/// - `CARGO_MAKEFLAGS`: the outer cargo's jobserver. The nested cargo then
-///   shares the outer `-j` budget instead of starting as many jobs again on
-///   top of it (this build script holds a token, so it always makes progress).
-/// - `RUSTC`, `RUSTC_WRAPPER`: the same compiler (whose sysroot we checked
-///   for the targets) and the same caching wrapper.
-/// - `CARGO_HOME`, registry, network, terminal and `CARGO_PROFILE_*` settings:
-///   the caller's choices for every build.
-fn isolate_env(cmd: &mut Command) {
-    const EXACT: &[&str] = &[
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET_DIR",
-        "CARGO_BUILD_BUILD_DIR",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CLIPPY_ARGS",
-        "CLIPPY_CONF_DIR",
-        "CARGO_PRIMARY_PACKAGE",
-        "OUT_DIR",
-        "TARGET",
-        "HOST",
-        "PROFILE",
-        "OPT_LEVEL",
-        "DEBUG",
-        "NUM_JOBS",
-        "RUSTC_LINKER",
-    ];
-    const PREFIXES: &[&str] = &[
-        "CARGO_PKG_",
-        "CARGO_CFG_",
-        "CARGO_FEATURE_",
-        "CARGO_MANIFEST_",
-        "__CARGO",
-    ];
-    for (key, _) in env::vars_os() {
-        let Some(key) = key.to_str() else { continue };
-        if EXACT.contains(&key) || PREFIXES.iter().any(|p| key.starts_with(p)) {
-            cmd.env_remove(key);
-        }
-    }
-}
-
-/// Turn a core module built with wit-bindgen into a component.
-fn componentize(module: &Path, component: &Path) -> Result<()> {
-    let bytes = fs::read(module).with_context(|| format!("reading {}", module.display()))?;
-    let encoded = ComponentEncoder::default()
-        .module(&bytes)
-        .and_then(|encoder| encoder.validate(true).encode())
-        .with_context(|| format!("turning {} into a component", module.display()))?;
-    write_if_changed(component, &encoded)
-}
-
-/// Write unless the file already holds `bytes`, so unchanged components keep
-/// their modification time (and whatever caches key on it stay valid).
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
-    if fs::read(path).is_ok_and(|old| old == bytes) {
-        return Ok(());
-    }
-    fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Delete components of guests that no longer exist, so nothing that lists

@@ -7,6 +7,7 @@ mod plugins;
 mod policy_set;
 mod server;
 mod suites;
+mod traces;
 
 use std::sync::OnceLock;
 

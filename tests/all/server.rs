@@ -18,10 +18,10 @@ use tokio::sync::oneshot;
 use crate::runtime;
 
 /// A directory that removes itself.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "gavel-server-{tag}-{}-{}",
@@ -52,7 +52,7 @@ fn certificate(dir: &Path) -> (PathBuf, PathBuf, CertificateDer<'static>) {
 }
 
 /// Write the policy set atomically, as a GitOps sync does.
-fn write_policy(dir: &Path, yaml: &str) {
+pub(crate) fn write_policy(dir: &Path, yaml: &str) {
     let tmp = dir.join(".policy-set.yaml.tmp");
     std::fs::write(&tmp, yaml).unwrap();
     std::fs::rename(&tmp, dir.join("policy-set.yaml")).unwrap();

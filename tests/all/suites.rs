@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use gavel_core::suite::TestSuite;
+
 use crate::{read, runtime};
 
 /// One test per plugin: a plugin crate without a suite fails here.
@@ -35,7 +37,7 @@ fn run(component: &str) {
     ]
     .iter()
     .collect();
-    let resolve = |plugin: &str| (plugin == name).then(|| read(component));
+    let resolve = |_: &Path, suite: &TestSuite| Ok((suite.plugin == name).then(|| read(component)));
     let report = runtime()
         .run_suite(&path, &resolve)
         .unwrap_or_else(|e| panic!("plugin `{name}`: {e}"));

@@ -18,7 +18,10 @@ pub(crate) struct EvalArgs {
     /// A file with one Kubernetes document (YAML or JSON); use `gavel scan` for many.
     #[arg(long, value_name = "FILE", group = "subject")]
     manifest: Option<PathBuf>,
-    /// A JSON array of inference spans (docs/test-suites.md).
+    /// Traces: an OTLP export (OTLP/JSON, one request or JSON Lines as the
+    /// Collector's file exporter writes them, or binary protobuf), run through
+    /// the daemon's pipeline (mapping, windows per namespace/service/model,
+    /// actions); or a JSON array of gavel inference spans, judged as one batch.
     #[arg(long, value_name = "FILE", group = "subject")]
     traces: Option<PathBuf>,
     /// Policy-set directory (default: the built-in default policy set).
@@ -34,6 +37,13 @@ fn utf8(p: &std::path::Path) -> anyhow::Result<&str> {
 }
 
 pub(crate) fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.traces {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        if !bytes.trim_ascii_start().starts_with(b"[") {
+            return crate::traces::run(path, &bytes, args.policy_set.as_deref(), args.json);
+        }
+    }
     let file = match (&args.admission, &args.manifest, &args.traces) {
         (Some(p), _, _) => SubjectFile::Admission(utf8(p)?),
         (_, Some(p), _) => SubjectFile::Manifest(utf8(p)?),

@@ -9,10 +9,13 @@ mod audit;
 mod bench;
 mod eval;
 mod inspect;
+mod new;
 mod policy;
+mod progress;
 mod scan;
 mod serve;
 mod test;
+mod traces;
 
 use std::process::ExitCode;
 
@@ -60,6 +63,25 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Measure one plugin: evaluations per second and latency percentiles.
     Bench(bench::BenchArgs),
+    /// Create a plugin project (Rust, Python or JavaScript) with a passing test suite.
+    ///
+    /// The project implements an example policy (required labels), ships
+    /// gavel's WIT contract and a test suite; `gavel test` in it builds the
+    /// plugin and runs the suite.
+    New(new::NewArgs),
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe (`gavel test --json
+/// | head`) fails every `println!` with a panic. One-shot commands take the
+/// default action instead, as Unix tools do: they end quietly. The daemon
+/// keeps ignoring it: a client that hangs up must not kill it.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at start-up, before any other thread exists;
+    // setting a signal's disposition to its default has no other effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 /// Shared policy-set resolution: a directory, or the built-in default.
@@ -81,6 +103,9 @@ pub(crate) mod defaults {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        restore_sigpipe();
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("GAVEL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -97,6 +122,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::New(args) => new::run(args),
     };
     match result {
         Ok(code) => code,

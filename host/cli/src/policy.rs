@@ -4,29 +4,55 @@ use std::path::Path;
 
 use anyhow::Context;
 use gavel_core::{Composed, Decision, Outcome, PolicySet};
-use gavel_host::{PolicySetRuntime, Runtime, RuntimeBuilder};
+use gavel_host::{LoadProgress, PolicySetRuntime, Runtime, RuntimeBuilder};
 
 use crate::defaults;
 
-/// A runtime sized for one-shot commands.
+/// A runtime sized for one-shot commands, with the user's compile cache.
 pub(crate) fn runtime() -> anyhow::Result<Runtime> {
-    RuntimeBuilder::new()
-        .max_concurrent_instances(8)
-        .build()
-        .context("cannot start the wasm runtime")
+    let mut builder = RuntimeBuilder::new().max_concurrent_instances(8);
+    if let Some(dir) = cache_dir() {
+        builder = builder.cache_dir(dir);
+    }
+    builder.build().context("cannot start the wasm runtime")
+}
+
+/// Where one-shot commands keep compiled plugins, so that a second run does
+/// not compile them again (a Python plugin takes seconds): `GAVEL_CACHE_DIR`
+/// (empty: no cache), else `$XDG_CACHE_HOME/gavel`, else `~/.cache/gavel`.
+pub(crate) fn cache_dir() -> Option<std::path::PathBuf> {
+    if let Some(dir) = std::env::var_os("GAVEL_CACHE_DIR") {
+        return (!dir.is_empty()).then(|| dir.into());
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))?;
+    Some(base.join("gavel"))
 }
 
 /// The policy set in `dir`, or the built-in default.
 pub(crate) fn load(runtime: &Runtime, dir: Option<&Path>) -> anyhow::Result<PolicySetRuntime> {
     let builtins = defaults::builtins();
-    Ok(match dir {
-        Some(dir) => runtime.load_policy_set_dir(dir, &builtins)?,
-        None => runtime.load_policy_set(
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut progress = |p: LoadProgress<'_>| {
+        let bar = bar.get_or_insert_with(|| crate::progress::plugins(p.total));
+        bar.set_position(u64::try_from(p.index).unwrap_or(u64::MAX));
+        bar.set_message(p.plugin.to_owned());
+    };
+    let loaded = match dir {
+        Some(dir) => runtime.load_policy_set_dir_observed(dir, &builtins, &mut progress),
+        None => runtime.load_policy_set_observed(
             PolicySet::from_yaml(defaults::DEFAULT_POLICY_SET)?,
             None,
             &builtins,
-        )?,
-    })
+            &mut progress,
+        ),
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(loaded?)
 }
 
 /// Print a composed decision for people: the decision, then each plugin's

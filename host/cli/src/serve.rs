@@ -66,9 +66,16 @@ pub(crate) struct ServeArgs {
         env = "GAVEL_RELOAD_INTERVAL_MS"
     )]
     reload_interval_ms: u64,
-    /// Cache compiled plugins here (must be private to gavel).
-    #[arg(long, value_name = "DIR", env = "GAVEL_CACHE_DIR")]
+    /// Cache compiled plugins here (must be private to gavel), so a restart
+    /// is ready in milliseconds. Default: $XDG_CACHE_HOME/gavel or
+    /// ~/.cache/gavel; an empty GAVEL_CACHE_DIR disables it.
+    #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// Deliver the remediation actions trace plugins recommend: a JSON Lines
+    /// file (`file:PATH` or a path) or an `http://` URL that receives each
+    /// window's actions as a JSON array (retried with backoff).
+    #[arg(long, value_name = "SINK", env = "GAVEL_ACTION_SINK")]
+    action_sink: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -103,8 +110,14 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     options.max_concurrency = usize::try_from(args.max_concurrency).unwrap_or(usize::MAX);
     options.reload_interval = Duration::from_millis(args.reload_interval_ms.max(100));
+    options.action_sink = args
+        .action_sink
+        .as_deref()
+        .map(gavel_server::actions::SinkConfig::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let mut builder = RuntimeBuilder::new();
-    if let Some(dir) = args.cache_dir {
+    if let Some(dir) = args.cache_dir.or_else(crate::policy::cache_dir) {
         builder = builder.cache_dir(dir);
     }
     let runtime = builder.build().context("cannot start the wasm runtime")?;
@@ -120,6 +133,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         match daemon.app().webhook.policy.active() {
             Some(active) => eprintln!(
                 "gavel: serving policy set `{}` (version {}) on {scheme}://{addr}/validate\n\
+                 traces (OTLP/HTTP): {scheme}://{addr}/v1/traces\n\
                  try:   curl -s -X POST {scheme}://{addr}/validate -H 'content-type: application/json' \
                  --data @examples/admission/gpu-pod-create.json",
                 active.set.policy_set().name,

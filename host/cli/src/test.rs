@@ -2,11 +2,11 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use gavel_host::RuntimeBuilder;
+use gavel_core::suite::TestSuite;
 use gavel_host::suite::SuiteReport;
 
 #[derive(Args)]
@@ -43,7 +43,11 @@ fn find(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
             let path = entry.path();
             let name = entry.file_name();
             if entry.file_type()?.is_dir() {
-                if !matches!(name.to_str(), Some("target" | ".git" | "node_modules")) {
+                // Build output, dependencies, and hidden directories (.git, .venv).
+                let skip = name
+                    .to_str()
+                    .is_none_or(|n| n.starts_with('.') || n == "target" || n == "node_modules");
+                if !skip {
                     stack.push(path);
                 }
             } else if is_suite(&path) {
@@ -86,19 +90,13 @@ pub(crate) fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
                 .join(", ")
         );
     }
-    let runtime = RuntimeBuilder::new().max_concurrent_instances(8).build()?;
-    let resolve = |name: &str| {
-        gavel_artifacts::BUNDLED
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, bytes)| bytes.to_vec())
-    };
+    let runtime = crate::policy::runtime()?;
     let mut reports: Vec<(PathBuf, SuiteReport)> = Vec::new();
     for path in suites {
-        let report = runtime
-            .run_suite(&path, &resolve)
-            .map_err(anyhow::Error::msg)?;
-        reports.push((path, report));
+        let bar = crate::progress::spinner(format!("{}: building and compiling", path.display()));
+        let report = runtime.run_suite(&path, &|dir, suite| resolve(dir, suite, &bar));
+        bar.finish_and_clear();
+        reports.push((path, report.map_err(anyhow::Error::msg)?));
     }
     let paint = Paint::detect();
     let (mut passed, mut failed) = (0, 0);
@@ -144,6 +142,62 @@ pub(crate) fn run(args: TestArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The component a suite tests, for what gavel-host does not resolve itself
+/// (`.wasm` paths): after the suite's `build` command, a Rust plugin crate
+/// (built) or a plugin bundled with gavel.
+fn resolve(
+    dir: &Path,
+    suite: &TestSuite,
+    bar: &indicatif::ProgressBar,
+) -> Result<Option<Vec<u8>>, String> {
+    if let Some(argv) = &suite.build {
+        bar.suspend(|| run_build(dir, argv))?;
+    }
+    let candidate = dir.join(&suite.plugin);
+    if candidate.join("Cargo.toml").is_file() {
+        let component = bar
+            .suspend(|| {
+                // The caller's CARGO_TARGET_DIR, as cargo itself would use it.
+                let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from);
+                gavel_build::build_plugin_crate(&candidate, target_dir.as_deref())
+            })
+            .map_err(|e| format!("cannot build the plugin crate `{}`: {e:#}", suite.plugin))?;
+        return std::fs::read(&component)
+            .map(Some)
+            .map_err(|e| format!("cannot read `{}`: {e}", component.display()));
+    }
+    Ok(gavel_artifacts::BUNDLED
+        .iter()
+        .find(|(n, _)| *n == suite.plugin)
+        .map(|(_, bytes)| bytes.to_vec()))
+}
+
+/// Run a suite's `build` command in its directory. Its output goes to
+/// stderr, so `--json` on stdout stays parseable.
+fn run_build(dir: &Path, argv: &[String]) -> Result<(), String> {
+    let shown = argv.join(" ");
+    let (program, args) = argv.split_first().ok_or("build is empty")?;
+    eprintln!("building: {shown} (in {})", dir.display());
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::io::stderr())
+        .status()
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                format!("the build command `{program}` was not found: install it, or fix the suite's `build`")
+            } else {
+                format!("cannot run the build command `{shown}`: {e}")
+            }
+        })?;
+    if !status.success() {
+        return Err(format!(
+            "the build command `{shown}` failed ({status}): its output is above"
+        ));
+    }
+    Ok(())
 }
 
 fn xml(s: &str) -> String {

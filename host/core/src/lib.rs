@@ -30,7 +30,7 @@ pub use metadata::{Category, PluginMetadata, SubjectKind};
 pub use outcome::{Failure, FailureKind, Outcome};
 pub use policy::{
     AuditPolicy, Authority, Durability, FailurePolicy, Limits, Mode, ModuleRef, PluginEntry,
-    PolicyError, PolicySet,
+    PolicyError, PolicySet, TracePolicy,
 };
 pub use subject::{
     AdmissionRequest, Attribute, AttributeValue, GpuSample, GroupVersionKind, GroupVersionResource,

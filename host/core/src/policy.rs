@@ -50,6 +50,50 @@ pub struct PolicySet {
     /// What the audit trail keeps, and how durably.
     #[serde(default)]
     pub audit: AuditPolicy,
+    /// How inference spans are grouped into windows before plugins see them.
+    #[serde(default)]
+    pub traces: TracePolicy,
+}
+
+/// How spans received on `/v1/traces` become batches for trace plugins.
+///
+/// Spans are grouped by (namespace, service, model) into tumbling windows; a
+/// window closes when it holds `maxSpans` spans or `maxAgeMs` after its first
+/// span arrived, whichever comes first. Memory is bounded by
+/// `maxOpenWindows` and `maxBufferedSpans`; see docs/traces.md for what
+/// happens at each cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct TracePolicy {
+    /// A window closes when it holds this many spans.
+    pub max_spans: u32,
+    /// A window closes this many milliseconds after its first span arrived.
+    pub max_age_ms: u64,
+    /// At most this many windows are open at once; a span for a new group
+    /// past the cap closes the oldest window early.
+    pub max_open_windows: u32,
+    /// At most this many spans are held (open windows plus closed windows
+    /// waiting for evaluation); a request that would exceed it is refused
+    /// with 429 and `Retry-After`, never dropped silently.
+    pub max_buffered_spans: u32,
+}
+
+impl TracePolicy {
+    /// The largest `maxSpans` accepted.
+    pub const MAX_SPANS: u32 = 100_000;
+    /// The longest `maxAgeMs` accepted: one hour.
+    pub const MAX_AGE_MS: u64 = 3_600_000;
+}
+
+impl Default for TracePolicy {
+    fn default() -> Self {
+        TracePolicy {
+            max_spans: 1_000,
+            max_age_ms: 10_000,
+            max_open_windows: 1_024,
+            max_buffered_spans: 200_000,
+        }
+    }
 }
 
 /// When an audit record is flushed to stable storage.
@@ -365,6 +409,28 @@ impl PolicySet {
             if let Some((_, m)) = checks.into_iter().find(|(bad, _)| *bad) {
                 return Err(ctx(m));
             }
+        }
+        let t = &self.traces;
+        if t.max_spans == 0 || t.max_spans > TracePolicy::MAX_SPANS {
+            return invalid(format!(
+                "traces.maxSpans must be between 1 and {}",
+                TracePolicy::MAX_SPANS
+            ));
+        }
+        if t.max_age_ms == 0 || t.max_age_ms > TracePolicy::MAX_AGE_MS {
+            return invalid(format!(
+                "traces.maxAgeMs must be between 1 and {} (one hour)",
+                TracePolicy::MAX_AGE_MS
+            ));
+        }
+        if t.max_open_windows == 0 {
+            return invalid("traces.maxOpenWindows must be greater than 0".into());
+        }
+        if t.max_buffered_spans < t.max_spans {
+            return invalid(format!(
+                "traces.maxBufferedSpans ({}) must be at least traces.maxSpans ({}), or no window could ever fill",
+                t.max_buffered_spans, t.max_spans
+            ));
         }
         if let Some(bad) = self.audit.redact.iter().find(|p| !p.starts_with('/')) {
             return invalid(format!(

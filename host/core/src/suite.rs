@@ -22,8 +22,14 @@ pub struct TestSuite {
     pub api_version: String,
     /// Must be [`KIND`].
     pub kind: String,
-    /// The plugin: a name in `plugins/`, or a `.wasm` path relative to the suite.
+    /// The plugin: a `.wasm` path or a Rust plugin crate directory, relative
+    /// to the suite, or the name of a plugin bundled with gavel.
     pub plugin: String,
+    /// A command (program and arguments) run in the suite's directory before
+    /// the plugin is loaded, for plugins built by other toolchains
+    /// (componentize-py, componentize-js): for example `[sh, build.sh]`.
+    #[serde(default)]
+    pub build: Option<Vec<String>>,
     /// Settings for every case.
     #[serde(default = "empty_object")]
     pub settings: serde_json::Value,
@@ -150,6 +156,11 @@ impl TestSuite {
                 crate::policy::API_VERSION
             ));
         }
+        if suite.build.as_ref().is_some_and(|b| b.is_empty()) {
+            return Err(
+                "build is empty: give the program and its arguments, for example `build: [sh, build.sh]`, or remove the key".into(),
+            );
+        }
         for case in &suite.cases {
             case.subject_file()?;
         }
@@ -195,13 +206,10 @@ pub fn check(expect: &Expect, outcome: &Outcome) -> Vec<String> {
         Outcome::Verdict(v) => v,
         Outcome::Failed(f) => {
             if expect.decision != ExpectedDecision::Error {
-                out.push(
-                    format!(
-                        "decision: expected {:?}, got a failure ({f})",
-                        expect.decision
-                    )
-                    .to_lowercase(),
-                );
+                let expected = format!("{:?}", expect.decision).to_lowercase();
+                out.push(format!(
+                    "decision: expected {expected}, got a failure ({f})"
+                ));
             }
             return out;
         }

@@ -37,12 +37,23 @@ impl CompileCache {
         self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key))
     }
 
-    /// True when the directory exists and no one but its owner can write to
-    /// it: only then is what it holds gavel's own output.
+    /// True when the directory exists, belongs to the user gavel runs as,
+    /// and no one else can write to it: only then is what it holds gavel's
+    /// own output.
     fn is_private(&self) -> bool {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // `/proc/self` belongs to the process's effective user.
+        let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
         match std::fs::metadata(&self.dir) {
-            Ok(m) if m.is_dir() && m.permissions().mode() & 0o022 == 0 => true,
+            Ok(m) if !m.is_dir() => false,
+            Ok(m) if me.is_some_and(|uid| uid != m.uid()) => {
+                tracing::warn!(
+                    dir = %self.dir.display(),
+                    "compile cache directory belongs to another user: not loading from it (give gavel a directory of its own)"
+                );
+                false
+            }
+            Ok(m) if m.permissions().mode() & 0o022 == 0 => true,
             Ok(_) => {
                 tracing::warn!(
                     dir = %self.dir.display(),

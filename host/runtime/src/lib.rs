@@ -43,7 +43,9 @@ mod wasi;
 
 pub use error::LoadError;
 pub use plugin::{Evaluation, LogLine, Plugin};
-pub use policy_set::{Builtins, LoadedPlugin, MAX_MODULE_BYTES, POLICY_SET_FILE, PolicySetRuntime};
+pub use policy_set::{
+    Builtins, LoadProgress, LoadedPlugin, MAX_MODULE_BYTES, POLICY_SET_FILE, PolicySetRuntime,
+};
 pub use runtime::{ComponentShape, Runtime, RuntimeBuilder};
 pub use store::LogLevel;
 pub use wasi::{FIXED_WALL_CLOCK_SECS, MONOTONIC_STEP_NANOS};

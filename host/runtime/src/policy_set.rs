@@ -130,6 +130,17 @@ impl PolicySetRuntime {
     }
 }
 
+/// Where loading a policy set is: about to load plugin `index` of `total`.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadProgress<'a> {
+    /// 0-based position of the plugin in the policy set.
+    pub index: usize,
+    /// How many plugins the policy set has.
+    pub total: usize,
+    /// The plugin's name in the policy set.
+    pub plugin: &'a str,
+}
+
 impl Runtime {
     /// Load the policy set in `dir` (its [`POLICY_SET_FILE`], with module
     /// paths relative to `dir`; nothing outside `dir` can be read).
@@ -137,6 +148,17 @@ impl Runtime {
         &self,
         dir: impl AsRef<Path>,
         builtins: &Builtins,
+    ) -> Result<PolicySetRuntime, LoadError> {
+        self.load_policy_set_dir_observed(dir, builtins, &mut |_| {})
+    }
+
+    /// [`Runtime::load_policy_set_dir`], calling `progress` before each
+    /// plugin is loaded (compiling can take seconds: a CLI shows it).
+    pub fn load_policy_set_dir_observed(
+        &self,
+        dir: impl AsRef<Path>,
+        builtins: &Builtins,
+        progress: &mut dyn FnMut(LoadProgress<'_>),
     ) -> Result<PolicySetRuntime, LoadError> {
         let path = dir.as_ref();
         let io = |p: &str, source| LoadError::Io {
@@ -161,7 +183,7 @@ impl Runtime {
             .read_to_string(POLICY_SET_FILE)
             .map_err(|e| io(&file_name, e))?;
         let set = PolicySet::from_yaml(&text)?;
-        self.load_policy_set(set, Some(&dir), builtins)
+        self.load_policy_set_observed(set, Some(&dir), builtins, progress)
     }
 
     /// Load a parsed policy set. Path modules are read from `dir`.
@@ -171,10 +193,28 @@ impl Runtime {
         dir: Option<&Dir>,
         builtins: &Builtins,
     ) -> Result<PolicySetRuntime, LoadError> {
+        self.load_policy_set_observed(set, dir, builtins, &mut |_| {})
+    }
+
+    /// [`Runtime::load_policy_set`], calling `progress` before each plugin
+    /// is loaded.
+    pub fn load_policy_set_observed(
+        &self,
+        set: PolicySet,
+        dir: Option<&Dir>,
+        builtins: &Builtins,
+        progress: &mut dyn FnMut(LoadProgress<'_>),
+    ) -> Result<PolicySetRuntime, LoadError> {
         set.validate()?;
         let mut version = serde_json::to_vec(&set).unwrap_or_default();
         let mut plugins = Vec::with_capacity(set.plugins.len());
-        for entry in &set.plugins {
+        let total = set.plugins.len();
+        for (index, entry) in set.plugins.iter().enumerate() {
+            progress(LoadProgress {
+                index,
+                total,
+                plugin: &entry.name,
+            });
             let loaded = self.load_entry(entry, dir, builtins)?;
             version.extend_from_slice(loaded.plugin.sha256().as_bytes());
             plugins.push(loaded);

@@ -35,7 +35,7 @@ impl CaseReport {
 /// The result of a suite.
 #[derive(Debug, Clone, Serialize)]
 pub struct SuiteReport {
-    /// The plugin the suite names.
+    /// The name the tested plugin gives itself in its metadata.
     pub plugin: String,
     /// Every case, in order.
     pub cases: Vec<CaseReport>,
@@ -64,29 +64,44 @@ pub fn load_subject(dir: &Path, file: SubjectFile<'_>) -> Result<Subject, String
     })
 }
 
+/// How an embedder finds a suite's component: given the suite's directory
+/// and the parsed suite, the component's bytes, `None` to let
+/// [`Runtime::run_suite`] read a `.wasm` path itself, or an error message.
+pub type Resolve<'a> = dyn Fn(&Path, &TestSuite) -> Result<Option<Vec<u8>>, String> + 'a;
+
 impl Runtime {
-    /// Run the suite at `path`. `resolve` maps the suite's `plugin` name to
-    /// component bytes when it is not a `.wasm` path relative to the suite.
-    pub fn run_suite(
-        &self,
-        path: &Path,
-        resolve: &dyn Fn(&str) -> Option<Vec<u8>>,
-    ) -> Result<SuiteReport, String> {
+    /// Run the suite at `path`.
+    ///
+    /// `resolve` is asked first for the component the suite tests, with the
+    /// suite's directory and the parsed suite: an embedder answers `Some`
+    /// for the plugins it knows (bundled names, crates it builds, after the
+    /// suite's `build` command). For `None`, a `plugin` ending in `.wasm` is
+    /// read relative to the suite; anything else is an unknown plugin.
+    pub fn run_suite(&self, path: &Path, resolve: &Resolve<'_>) -> Result<SuiteReport, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
         let suite = TestSuite::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        let bytes = if suite.plugin.ends_with(".wasm") {
-            let p = dir.join(&suite.plugin);
-            std::fs::read(&p).map_err(|e| format!("cannot read plugin `{}`: {e}", p.display()))?
-        } else {
-            resolve(&suite.plugin).ok_or_else(|| {
-                format!(
-                    "{}: unknown plugin `{}`: name a bundled plugin or a .wasm file relative to the suite",
+        let bytes = match resolve(dir, &suite).map_err(|e| format!("{}: {e}", path.display()))? {
+            Some(bytes) => bytes,
+            None if suite.plugin.ends_with(".wasm") => {
+                let p = dir.join(&suite.plugin);
+                std::fs::read(&p).map_err(|e| {
+                    let hint = if suite.build.is_some() {
+                        " (the suite's `build` command should have written it)"
+                    } else {
+                        ""
+                    };
+                    format!("cannot read plugin `{}`{hint}: {e}", p.display())
+                })?
+            }
+            None => {
+                return Err(format!(
+                    "{}: unknown plugin `{}`: name a bundled plugin, a .wasm file or a plugin crate directory relative to the suite",
                     path.display(),
                     suite.plugin
-                )
-            })?
+                ));
+            }
         };
         let plugin = self
             .load_plugin(&suite.plugin, &bytes)
@@ -129,7 +144,7 @@ impl Runtime {
             })
             .collect();
         Ok(SuiteReport {
-            plugin: suite.plugin,
+            plugin: plugin.metadata().name.clone(),
             cases,
         })
     }

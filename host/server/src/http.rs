@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::Metrics;
 use crate::state::PolicyState;
+use crate::traces::{MAX_OTLP_BODY_BYTES, OtlpAnswer, TracePipeline};
 use crate::webhook::{ApiError, Webhook};
 
 /// The API server sends at most 3 MiB; so does gavel accept.
@@ -28,6 +29,8 @@ pub const MAX_BODY_BYTES: usize = 3 << 20;
 pub struct App {
     /// The admission webhook.
     pub webhook: Webhook,
+    /// OTLP trace ingest.
+    pub traces: Arc<TracePipeline>,
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
@@ -70,7 +73,7 @@ impl App {
         let path = req.uri().path().to_owned();
         let response = self.route(req).await;
         let label = match path.as_str() {
-            "/validate" | "/healthz" | "/readyz" | "/metrics" => path.as_str(),
+            "/validate" | "/v1/traces" | "/healthz" | "/readyz" | "/metrics" => path.as_str(),
             _ => "other",
         };
         self.metrics().http(label, response.status().as_u16());
@@ -91,6 +94,7 @@ impl App {
                     text(status, e.to_string())
                 }
             },
+            (&Method::POST, "/v1/traces") => self.traces(req).await,
             (&Method::GET, "/healthz") => text(StatusCode::OK, "ok"),
             (&Method::GET, "/readyz") => self.readyz(),
             (&Method::GET, "/metrics") => {
@@ -101,14 +105,14 @@ impl App {
                     .body(Full::new(Bytes::from(self.metrics().render())))
                     .unwrap_or_default()
             }
-            (_, "/validate" | "/healthz" | "/readyz" | "/metrics") => text(
+            (_, "/validate" | "/v1/traces" | "/healthz" | "/readyz" | "/metrics") => text(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "method not allowed: POST /validate, GET the others",
+                "method not allowed: POST /validate and /v1/traces, GET the others",
             ),
             (_, other) => text(
                 StatusCode::NOT_FOUND,
                 format!(
-                    "no route `{other}`: gavel serves POST /validate, GET /healthz, /readyz, /metrics"
+                    "no route `{other}`: gavel serves POST /validate, POST /v1/traces, GET /healthz, /readyz, /metrics"
                 ),
             ),
         }
@@ -141,6 +145,67 @@ impl App {
             })?
             .to_bytes();
         self.webhook.review(&body).await
+    }
+
+    /// `POST /v1/traces`: OTLP/HTTP trace export.
+    async fn traces<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let header = |name| {
+            req.headers()
+                .get(name)
+                .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header(hyper::header::CONTENT_TYPE);
+        let content_encoding = header(hyper::header::CONTENT_ENCODING);
+        let declared = header(hyper::header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
+        let too_large = || {
+            text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body is larger than {MAX_OTLP_BODY_BYTES} bytes: send smaller batches (the exporter's batch size)"
+                ),
+            )
+        };
+        if declared.is_some_and(|n| n > MAX_OTLP_BODY_BYTES) {
+            return too_large();
+        }
+        let body = match Limited::new(req.into_body(), MAX_OTLP_BODY_BYTES)
+            .collect()
+            .await
+        {
+            Ok(b) => b.to_bytes(),
+            Err(e)
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some() =>
+            {
+                return too_large();
+            }
+            Err(e) => {
+                return text(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the request body: {e}"),
+                );
+            }
+        };
+        let answer: OtlpAnswer = self
+            .traces
+            .ingest(content_type.as_deref(), content_encoding.as_deref(), body)
+            .await;
+        let mut response = Response::builder()
+            .status(
+                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            )
+            .header("content-type", answer.content_type);
+        if let Some(secs) = answer.retry_after {
+            response = response.header("retry-after", secs.to_string());
+        }
+        response
+            .body(Full::new(Bytes::from(answer.body)))
+            .unwrap_or_default()
     }
 
     fn readyz(&self) -> Response<Full<Bytes>> {

@@ -15,11 +15,13 @@
 //! `timeoutSeconds`; a decision is returned only after its audit record is
 //! written.
 
+pub mod actions;
 pub mod audit;
 pub mod http;
 pub mod metrics;
 pub mod state;
 pub mod tls;
+pub mod traces;
 pub mod webhook;
 
 use std::future::Future;
@@ -57,6 +59,8 @@ pub struct ServeOptions {
     pub reload_interval: Duration,
     /// How long in-flight requests may take to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// Where trace plugins' remediation actions go; none when absent.
+    pub action_sink: Option<actions::SinkConfig>,
 }
 
 impl ServeOptions {
@@ -74,6 +78,7 @@ impl ServeOptions {
             max_concurrency: 64,
             reload_interval: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(20),
+            action_sink: None,
         }
     }
 }
@@ -98,11 +103,16 @@ pub enum ServeError {
     /// rustls refused the configuration.
     #[error("TLS configuration: {0}")]
     Rustls(#[from] rustls::Error),
+    /// The action sink cannot be opened.
+    #[error("{0}")]
+    ActionSink(std::io::Error),
 }
 
 /// A bound, ready-to-run daemon.
 pub struct Daemon {
     app: Arc<http::App>,
+    evaluator: tokio::task::JoinHandle<()>,
+    sink_task: Option<tokio::task::JoinHandle<()>>,
     listener: TcpListener,
     cert: Option<Arc<tls::ReloadingCert>>,
     options: ServeOptions,
@@ -143,6 +153,16 @@ impl Daemon {
         if let Some(active) = policy.active() {
             metrics.set_config(active.version(), &active.set.policy_set().name);
         }
+        let (sink, sink_task) = match &options.action_sink {
+            Some(config) => {
+                let (sink, task) = actions::ActionSink::start(config.clone(), metrics.clone())
+                    .map_err(ServeError::ActionSink)?;
+                (Some(sink), Some(task))
+            }
+            None => (None, None),
+        };
+        let (traces, evaluator) =
+            traces::TracePipeline::start(policy.clone(), audit.clone(), metrics.clone(), sink);
         let webhook = webhook::Webhook {
             policy,
             audit,
@@ -152,7 +172,9 @@ impl Daemon {
             permits: Arc::new(tokio::sync::Semaphore::new(options.max_concurrency.max(1))),
         };
         Ok(Daemon {
-            app: Arc::new(http::App { webhook }),
+            app: Arc::new(http::App { webhook, traces }),
+            evaluator,
+            sink_task,
             listener,
             cert,
             options,
@@ -200,12 +222,29 @@ impl Daemon {
         tracing::info!(addr = ?addr, tls = acceptor.is_some(), "gavel serving");
         let result = http::serve(
             self.listener,
-            self.app,
+            self.app.clone(),
             acceptor,
             shutdown,
             self.options.shutdown_grace,
         )
         .await;
+        // Requests are done: judge and record every window still open, then
+        // let the sink deliver what they recommend.
+        let traces = self.app.traces.clone();
+        drop(self.app);
+        traces
+            .shutdown(self.evaluator, self.options.shutdown_grace)
+            .await;
+        drop(traces);
+        if let Some(task) = self.sink_task
+            && tokio::time::timeout(self.options.shutdown_grace, task)
+                .await
+                .is_err()
+        {
+            tracing::error!(
+                "the action sink did not finish delivering within the shutdown grace period"
+            );
+        }
         for t in tasks {
             t.abort();
         }

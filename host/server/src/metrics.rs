@@ -113,6 +113,51 @@ const HELP: &[(&str, &str, &str)] = &[
         "gauge",
         "The last value of each metric a plugin reported, by plugin and metric name.",
     ),
+    (
+        "gavel_otlp_spans_total",
+        "counter",
+        "Spans received on /v1/traces, by result: accepted into a window, ignored (not a GenAI span), rejected (malformed, reported in OTLP partial success), refused (the request was answered 429/503 for the client to retry).",
+    ),
+    (
+        "gavel_trace_windows_closed_total",
+        "counter",
+        "Trace windows closed, by reason: count, age, evicted (at maxOpenWindows), reconfigured, shutdown.",
+    ),
+    (
+        "gavel_trace_windows_open",
+        "gauge",
+        "Trace windows open now.",
+    ),
+    (
+        "gavel_trace_spans_buffered",
+        "gauge",
+        "Spans held now: in open windows, and in closed windows waiting for evaluation.",
+    ),
+    (
+        "gavel_trace_window_evaluation_duration_seconds",
+        "histogram",
+        "From a window closing to its verdict being recorded.",
+    ),
+    (
+        "gavel_trace_window_decisions_total",
+        "counter",
+        "Trace windows judged, by composed decision.",
+    ),
+    (
+        "gavel_model_metric",
+        "gauge",
+        "The last value of each metric a trace plugin reported for a model, by plugin, metric, namespace, service and model.",
+    ),
+    (
+        "gavel_model_metric_series_dropped_total",
+        "counter",
+        "Per-model metric values not kept because gavel_model_metric already has its maximum number of series.",
+    ),
+    (
+        "gavel_actions_total",
+        "counter",
+        "Remediation actions handed to the action sink, by result: delivered, retried, failed, dropped (queue full).",
+    ),
 ];
 
 impl Metrics {
@@ -162,6 +207,28 @@ impl Metrics {
         self.observe("gavel_plugin_evaluation_duration_seconds", l, d);
     }
 
+    /// Every plugin's part in a composed decision: its outcome and timing,
+    /// and each metric it reported, handed to `metric` to be kept.
+    pub fn plugins(
+        &self,
+        composed: &gavel_core::Composed,
+        mut metric: impl FnMut(&gavel_core::PluginReport, &gavel_core::Metric),
+    ) {
+        for p in &composed.plugins {
+            let (outcome, failed) = match &p.outcome {
+                gavel_core::Outcome::Verdict(v) => (v.decision.as_str(), false),
+                gavel_core::Outcome::Failed(f) => (f.kind.as_str(), true),
+                gavel_core::Outcome::Skipped => continue,
+            };
+            self.plugin(&p.name, outcome, failed, p.duration);
+            if let gavel_core::Outcome::Verdict(v) = &p.outcome {
+                for m in &v.metrics {
+                    metric(p, m);
+                }
+            }
+        }
+    }
+
     /// A metric a plugin reported.
     pub fn plugin_metric(
         &self,
@@ -187,6 +254,108 @@ impl Metrics {
                 .or_default()
                 .insert(l, value);
         });
+    }
+
+    fn add(&self, name: &'static str, labels: Labels, n: f64) {
+        self.with(|m| {
+            *m.counters
+                .entry(name)
+                .or_default()
+                .entry(labels)
+                .or_default() += n
+        });
+    }
+
+    fn gauge(&self, name: &'static str, labels: Labels, value: f64) {
+        self.with(|m| {
+            m.gauges.entry(name).or_default().insert(labels, value);
+        });
+    }
+
+    /// Spans received on `/v1/traces` with this `result`.
+    pub fn otlp_spans(&self, result: &str, n: usize) {
+        if n > 0 {
+            self.add(
+                "gavel_otlp_spans_total",
+                vec![("result", result.to_owned())],
+                n as f64,
+            );
+        }
+    }
+
+    /// A trace window closed for `reason`.
+    pub fn window_closed(&self, reason: &str) {
+        self.inc(
+            "gavel_trace_windows_closed_total",
+            vec![("reason", reason.to_owned())],
+        );
+    }
+
+    /// The windows open and spans held now.
+    pub fn windows_state(&self, open: usize, buffered: usize) {
+        self.gauge("gavel_trace_windows_open", Vec::new(), open as f64);
+        self.gauge("gavel_trace_spans_buffered", Vec::new(), buffered as f64);
+    }
+
+    /// A window judged: its decision and the time since it closed.
+    pub fn window_judged(&self, decision: &str, since_close: Duration) {
+        self.inc(
+            "gavel_trace_window_decisions_total",
+            vec![("decision", decision.to_owned())],
+        );
+        self.observe(
+            "gavel_trace_window_evaluation_duration_seconds",
+            Vec::new(),
+            since_close,
+        );
+    }
+
+    /// A metric a trace plugin reported for one (namespace, service, model).
+    pub fn model_metric(&self, plugin: &str, metric: &str, key: [&str; 3], value: f64) {
+        let [namespace, service, model] = key;
+        let l: Labels = vec![
+            ("plugin", plugin.to_owned()),
+            ("metric", metric.to_owned()),
+            ("namespace", namespace.to_owned()),
+            ("service", service.to_owned()),
+            ("model", model.to_owned()),
+        ];
+        let kept = self.with(|m| {
+            let series = m.gauges.entry("gavel_model_metric").or_default();
+            if series.len() >= MAX_PLUGIN_SERIES && !series.contains_key(&l) {
+                return false;
+            }
+            series.insert(l, value);
+            true
+        });
+        if !kept {
+            self.inc("gavel_model_metric_series_dropped_total", Vec::new());
+        }
+    }
+
+    /// Actions handed to the sink with this `result`.
+    pub fn actions(&self, result: &str, n: usize) {
+        self.add(
+            "gavel_actions_total",
+            vec![("result", result.to_owned())],
+            n as f64,
+        );
+    }
+
+    /// The current value of a counter or gauge series (tests, `gavel eval`).
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.with(|m| {
+            let series = m.counters.get(name).or_else(|| m.gauges.get(name))?;
+            series
+                .iter()
+                .find(|(l, _)| {
+                    l.len() == labels.len()
+                        && l.iter()
+                            .zip(labels)
+                            .all(|((k, v), (k2, v2))| k == k2 && v == v2)
+                })
+                .map(|(_, v)| *v)
+        })
     }
 
     /// An HTTP request answered.

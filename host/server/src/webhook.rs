@@ -107,20 +107,10 @@ impl Webhook {
         let composed = self.evaluate(&active, subject.clone()).await;
         self.record(&active, &subject, &composed, "admission")
             .await?;
-        for p in &composed.plugins {
-            let (outcome, failed) = match &p.outcome {
-                Outcome::Verdict(v) => (v.decision.as_str(), false),
-                Outcome::Failed(f) => (f.kind.as_str(), true),
-                Outcome::Skipped => continue,
-            };
-            self.metrics.plugin(&p.name, outcome, failed, p.duration);
-            if let Outcome::Verdict(v) = &p.outcome {
-                for m in &v.metrics {
-                    self.metrics
-                        .plugin_metric(&p.name, &m.name, &m.labels, m.value);
-                }
-            }
-        }
+        self.metrics.plugins(&composed, |p, m| {
+            self.metrics
+                .plugin_metric(&p.name, &m.name, &m.labels, m.value)
+        });
         self.metrics
             .admission(composed.decision.as_str(), start.elapsed());
         tracing::debug!(uid, decision = %composed.decision, dry_run, "admission review answered");

@@ -31,7 +31,7 @@ use settings::Settings;
 const SETTINGS_SCHEMA: &str = include_str!("settings.schema.json");
 
 /// The plugin.
-struct Cost;
+pub struct Cost;
 
 impl Plugin for Cost {
     type Settings = Settings;
