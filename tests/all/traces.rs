@@ -503,26 +503,31 @@ async fn back_pressure_at_the_cap_loses_no_span() {
     let (_, retry_after, body) = &answers[3];
     assert_eq!(retry_after.as_deref(), Some("1"));
     let s = status_message(body);
-    assert!(s.contains("traces.maxBufferedSpans"), "{s}");
+    assert!(
+        s.contains("gavel holds 300 spans waiting for evaluation and 100 more would pass traces.maxBufferedSpans (300)"),
+        "{s}"
+    );
     // One request larger than the whole buffer can never fit: 413, not 429.
     let huge = one_group(Scenario::Healthy, 301, 301, 6);
     let (status, retry_after, _) = d.export(&huge[0], Format::Protobuf, false).await;
     assert_eq!((status, retry_after), (413, None));
 
-    let accepted: usize = answers.iter().filter(|a| a.0 == 200).count() * 100;
-    let refused: usize = answers.iter().filter(|a| a.0 == 429).count() * 100 + 301;
+    // Every span is counted once: 300 accepted, 100 refused (to be
+    // retried), 301 rejected for good (413).
     let page = d.metrics().await;
+    let count = |result: &str| {
+        metric(
+            &page,
+            &format!("gavel_otlp_spans_total{{result=\"{result}\"}}"),
+        ) as usize
+    };
     assert_eq!(
-        metric(&page, "gavel_otlp_spans_total{result=\"accepted\"}") as usize,
-        accepted,
+        (count("accepted"), count("refused"), count("rejected")),
+        (300, 100, 301),
         "{page}"
     );
-    assert_eq!(
-        metric(&page, "gavel_otlp_spans_total{result=\"refused\"}") as usize,
-        refused,
-        "{page}"
-    );
-    assert_eq!(accepted + refused, 400 + 301);
+    let accepted = count("accepted");
+    assert_eq!(metric(&page, "gavel_trace_spans_buffered"), 300.0, "{page}");
 
     let records = d.stop().await;
     let recorded: usize = windows(&records)

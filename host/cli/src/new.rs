@@ -20,7 +20,7 @@ pub(crate) enum Lang {
     Rust,
     /// Python with componentize-py (installed from PyPI by build.sh).
     Python,
-    /// JavaScript with componentize-js (installed from npm by build.sh).
+    /// JavaScript with componentize-qjs (QuickJS; installed from npm by build.sh).
     Js,
 }
 

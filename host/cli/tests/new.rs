@@ -140,7 +140,8 @@ fn a_failing_build_command_is_reported() {
         "apiVersion: gavel.dev/v1alpha1\nkind: TestSuite\nplugin: plugin.wasm\nbuild: [sh, -c, 'echo compiler says no >&2; exit 3']\ncases: []\n",
     )
     .unwrap();
-    let out = gavel_in(&root, &["test"]);
+    // Named without a directory part, the suite's directory is the current one.
+    let out = gavel_in(&root, &["test", "suite.yaml"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("compiler says no"), "{t}");

@@ -1,7 +1,7 @@
 //! OTLP spans → gavel [`InferenceSpan`]s.
 //!
-//! This is the contract plugin authors rely on; `MAPPING.md` says the same
-//! for the documentation.
+//! This is the contract plugin authors rely on; docs/traces.md says the same
+//! for users.
 //!
 //! # Which spans
 //!

@@ -81,7 +81,11 @@ impl Runtime {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
         let suite = TestSuite::from_yaml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let dir = path.parent().unwrap_or(Path::new("."));
+        // `suite.yaml` has the parent "": its directory is the current one.
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let bytes = match resolve(dir, &suite).map_err(|e| format!("{}: {e}", path.display()))? {
             Some(bytes) => bytes,
             None if suite.plugin.ends_with(".wasm") => {

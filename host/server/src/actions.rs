@@ -8,8 +8,11 @@
 //! array in one POST, retried with exponential backoff. Delivery runs on its
 //! own task behind a bounded queue, so a slow receiver never stalls ingest;
 //! what cannot be queued or delivered is counted on `/metrics`
-//! (`gavel_actions_total{result=...}`) and logged. The decision itself is
-//! never lost with it: it is in the audit trail before any action is sent.
+//! (`gavel_actions_total{result=...}`) and logged. With an audit log, the
+//! decision is appended before its actions are queued, and each action
+//! carries the record's `auditSeq`; when that append fails (or there is no
+//! audit log) the actions still go out, with `auditSeq: null`, and the
+//! failure is logged and counted (`gavel_audit_errors_total`).
 
 use std::io::Write as _;
 use std::path::PathBuf;

@@ -116,7 +116,7 @@ const HELP: &[(&str, &str, &str)] = &[
     (
         "gavel_otlp_spans_total",
         "counter",
-        "Spans received on /v1/traces, by result: accepted into a window, ignored (not a GenAI span), rejected (malformed, reported in OTLP partial success), refused (the request was answered 429/503 for the client to retry).",
+        "Spans in decodable /v1/traces requests, by result: accepted into a window, ignored (not a GenAI span), rejected (malformed spans, reported in OTLP partial success, or a request with more spans than traces.maxBufferedSpans, answered 413), refused (the request was answered 429 or 503 for the exporter to retry). Bodies that cannot be decoded hold no countable spans: see gavel_http_requests_total{path=\"/v1/traces\"}.",
     ),
     (
         "gavel_trace_windows_closed_total",
@@ -241,12 +241,7 @@ impl Metrics {
         // Plugin labels are free-form: fold them into one label to keep the
         // label names fixed.
         if !labels.is_empty() {
-            let joined = labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",");
-            l.push(("labels", joined));
+            l.push(("labels", fold_labels(labels)));
         }
         self.with(|m| {
             m.gauges
@@ -311,15 +306,21 @@ impl Metrics {
     }
 
     /// A metric a trace plugin reported for one (namespace, service, model).
-    pub fn model_metric(&self, plugin: &str, metric: &str, key: [&str; 3], value: f64) {
+    /// The plugin's own labels (`group`, `entity`, ...) are folded into one
+    /// `labels` label, as for `gavel_plugin_metric`.
+    pub fn model_metric(&self, plugin: &str, metric: &gavel_core::Metric, key: [&str; 3]) {
         let [namespace, service, model] = key;
-        let l: Labels = vec![
+        let mut l: Labels = vec![
             ("plugin", plugin.to_owned()),
-            ("metric", metric.to_owned()),
+            ("metric", metric.name.clone()),
             ("namespace", namespace.to_owned()),
             ("service", service.to_owned()),
             ("model", model.to_owned()),
         ];
+        if !metric.labels.is_empty() {
+            l.push(("labels", fold_labels(&metric.labels)));
+        }
+        let value = metric.value;
         let kept = self.with(|m| {
             let series = m.gauges.entry("gavel_model_metric").or_default();
             if series.len() >= MAX_PLUGIN_SERIES && !series.contains_key(&l) {
@@ -442,6 +443,15 @@ impl Metrics {
             out
         })
     }
+}
+
+/// A plugin's free-form labels as one value: `k=v,k2=v2`.
+fn fold_labels(labels: &[(String, String)]) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn fmt_labels(labels: &Labels, le: Option<&str>) -> String {

@@ -143,26 +143,6 @@ impl TracePipeline {
             Ok(g) => g,
             Err(e) => return decode_error(encoding, &e),
         };
-        let Some(active) = self.policy.active() else {
-            let why = self
-                .policy
-                .last_error()
-                .unwrap_or_else(|| "the policy set is still loading".into());
-            return OtlpAnswer::status(
-                Some(encoding),
-                503,
-                Status::UNAVAILABLE,
-                format!("gavel is not ready: {why}"),
-            );
-        };
-        if !self.accepting.load(Ordering::Acquire) {
-            return OtlpAnswer::status(
-                Some(encoding),
-                503,
-                Status::UNAVAILABLE,
-                "gavel is shutting down: send to another replica".into(),
-            );
-        }
         // Decoding and mapping are CPU work proportional to the body.
         let decoded = tokio::task::spawn_blocking(move || {
             gavel_otlp::decode(&body, encoding, gzip, MAX_OTLP_DECODED_BYTES)
@@ -182,6 +162,29 @@ impl TracePipeline {
             }
         };
         let total = usize::try_from(mapped.total()).unwrap_or(usize::MAX);
+        // Checked after decoding, so that the spans refused can be counted.
+        let Some(active) = self.policy.active() else {
+            let why = self
+                .policy
+                .last_error()
+                .unwrap_or_else(|| "the policy set is still loading".into());
+            self.metrics.otlp_spans("refused", total);
+            return OtlpAnswer::status(
+                Some(encoding),
+                503,
+                Status::UNAVAILABLE,
+                format!("gavel is not ready: {why}"),
+            );
+        };
+        if !self.accepting.load(Ordering::Acquire) {
+            self.metrics.otlp_spans("refused", total);
+            return OtlpAnswer::status(
+                Some(encoding),
+                503,
+                Status::UNAVAILABLE,
+                "gavel is shutting down: send to another replica".into(),
+            );
+        }
         let response = mapped.response();
         let (ignored, rejected) = (mapped.ignored, mapped.rejected);
         let accepted = mapped.spans.len();
@@ -202,10 +205,12 @@ impl TracePipeline {
                 }
                 refusal => {
                     let cap = windows.policy().max_buffered_spans;
+                    let held = windows.buffered_spans() + self.in_flight.load(Ordering::Acquire);
                     drop(windows);
                     self.forward(closed);
-                    self.metrics.otlp_spans("refused", total);
                     return if refusal == Admission::TooLarge {
+                        // Never fits: rejected for good, not to be retried.
+                        self.metrics.otlp_spans("rejected", total);
                         OtlpAnswer::status(
                             Some(encoding),
                             413,
@@ -215,19 +220,19 @@ impl TracePipeline {
                             ),
                         )
                     } else {
+                        self.metrics.otlp_spans("refused", total);
                         OtlpAnswer::status(
                             Some(encoding),
                             429,
                             Status::RESOURCE_EXHAUSTED,
                             format!(
-                                "gavel holds {cap} spans (traces.maxBufferedSpans) waiting for evaluation: retry after {RETRY_AFTER_BUSY_SECS} s"
+                                "gavel holds {held} spans waiting for evaluation and {accepted} more would pass traces.maxBufferedSpans ({cap}): retry after {RETRY_AFTER_BUSY_SECS} s"
                             ),
                         )
                     };
                 }
             }
-            self.metrics
-                .windows_state(windows.open_windows(), windows.buffered_spans());
+            self.publish(&windows);
         }
         self.forward(closed);
         self.metrics.otlp_spans("accepted", accepted);
@@ -286,8 +291,7 @@ impl TracePipeline {
             let closed = {
                 let mut windows = self.lock();
                 let closed = windows.close_due(Instant::now());
-                self.metrics
-                    .windows_state(windows.open_windows(), windows.buffered_spans());
+                self.publish(&windows);
                 closed
             };
             self.forward(closed);
@@ -356,12 +360,8 @@ impl TracePipeline {
         };
         let namespace = key.namespace.as_deref().unwrap_or("");
         self.metrics.plugins(&composed, |p, m| {
-            self.metrics.model_metric(
-                &p.name,
-                &m.name,
-                [namespace, &key.service, &key.model],
-                m.value,
-            )
+            self.metrics
+                .model_metric(&p.name, m, [namespace, &key.service, &key.model])
         });
         if let Some(sink) = &self.sink {
             sink.send(action_records(&meta, &composed, seq));
@@ -369,7 +369,12 @@ impl TracePipeline {
         self.metrics
             .window_judged(composed.decision.as_str(), closed_at.elapsed());
         self.in_flight.fetch_sub(n, Ordering::AcqRel);
-        let windows = self.lock();
+        self.publish(&self.lock());
+    }
+
+    /// Export the open windows and the spans held (open windows, plus closed
+    /// windows not yet recorded).
+    fn publish(&self, windows: &Windows) {
         self.metrics.windows_state(
             windows.open_windows(),
             windows.buffered_spans() + self.in_flight.load(Ordering::Acquire),
@@ -471,6 +476,10 @@ pub fn window_audit_body(
 }
 
 /// One record per action the window's verdicts recommend, for the sink.
+///
+/// Recommending an action is part of what a plugin may decide: a plugin in
+/// `mode: audit` (whose verdict has no effect) has its actions recorded in
+/// the audit trail only, not delivered.
 pub fn action_records(
     meta: &WindowMeta,
     composed: &Composed,
@@ -482,6 +491,9 @@ pub fn action_records(
         let Outcome::Verdict(v) = &p.outcome else {
             continue;
         };
+        if p.effect.is_none() {
+            continue;
+        }
         for action in &v.actions {
             records.push(json!({
                 "time": time,

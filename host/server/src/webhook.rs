@@ -247,6 +247,12 @@ pub fn audit_body(active: &Active, subject: &Subject, composed: &Composed, sourc
 /// The subject as kept for replay, with objects parsed (so they can be
 /// redacted) and the configured pointers redacted.
 fn kept_input(subject: &Subject, redact: &[String]) -> Value {
+    if let Subject::Traces(spans) = subject {
+        return serde_json::to_value(Subject::Traces(
+            spans.iter().map(without_message_content).collect(),
+        ))
+        .unwrap_or(Value::Null);
+    }
     let mut value = serde_json::to_value(subject).unwrap_or(Value::Null);
     let objects: &[&str] = match subject {
         Subject::Admission(_) => &["object", "oldObject"],
@@ -263,6 +269,40 @@ fn kept_input(subject: &Subject, redact: &[String]) -> Value {
         }
     }
     value
+}
+
+/// Span attributes that hold prompts, completions and system instructions
+/// (GenAI semantic conventions, current and old, and event attributes
+/// flattened under their event's name).
+fn is_message_content(key: &str) -> bool {
+    const KEYS: [&str; 5] = [
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.prompt",
+        "gen_ai.completion",
+    ];
+    KEYS.iter().any(|k| {
+        key == *k
+            || key.ends_with(&format!(".{k}"))
+            || key
+                .strip_prefix(k)
+                .is_some_and(|rest| rest.starts_with('.'))
+    })
+}
+
+/// A span as the audit trail keeps it: message content is personal data
+/// far more often than not, so its values are replaced by `[REDACTED]`
+/// whatever the policy set's `redact` says. Replaying such a window
+/// reproduces every verdict except those about message content.
+fn without_message_content(span: &gavel_core::InferenceSpan) -> gavel_core::InferenceSpan {
+    let mut span = span.clone();
+    for a in &mut span.attributes {
+        if is_message_content(&a.key) {
+            a.value = gavel_core::AttributeValue::Str("[REDACTED]".into());
+        }
+    }
+    span
 }
 
 /// Rebuild a subject kept in an audit record's `subject.input` (objects back to JSON text).
