@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, bail};
 use gavel_sdk::Plugin as _;
+use gavel_sdk::k8s::KSERVE_FRAMEWORKS;
 use gavel_sdk::types as sdk;
 use serde_json::Value;
 
@@ -35,23 +36,6 @@ pub const GPU_LIMITS_CODES: [&str; 4] = [
 ];
 
 const GPU: &str = "nvidia.com/gpu";
-
-/// KServe fields of a component that hold a model-server container.
-const KSERVE_FRAMEWORKS: [&str; 13] = [
-    "model",
-    "sklearn",
-    "xgboost",
-    "tensorflow",
-    "pytorch",
-    "triton",
-    "onnx",
-    "huggingface",
-    "pmml",
-    "lightgbm",
-    "paddle",
-    "alibi",
-    "art",
-];
 
 /// `gpu-limits` by hand.
 #[derive(Debug)]

@@ -142,6 +142,25 @@ impl From<Value> for Object {
     }
 }
 
+/// The fields of a KServe InferenceService component (`predictor`,
+/// `transformer`, `explainer` of `serving.kserve.io/v1beta1`) that each hold
+/// one model-server container: the model formats and the explainers.
+pub const KSERVE_FRAMEWORKS: [&str; 13] = [
+    "model",
+    "sklearn",
+    "xgboost",
+    "tensorflow",
+    "pytorch",
+    "triton",
+    "onnx",
+    "huggingface",
+    "pmml",
+    "lightgbm",
+    "paddle",
+    "alibi",
+    "art",
+];
+
 /// Where the pod spec of an object of `kind` lives, as a JSON pointer.
 /// See [`Object::pod_spec`].
 pub fn pod_spec_pointer(kind: &str) -> Option<&'static str> {

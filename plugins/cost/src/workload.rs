@@ -2,29 +2,13 @@
 //! workloads, KServe InferenceServices and LLMInferenceServices, and KubeRay
 //! clusters, each with its replica count.
 
+use gavel_sdk::k8s::KSERVE_FRAMEWORKS;
 use serde_json::Value;
 
 use crate::pod::{ContainerRef, INVALID_QUANTITY, Problem};
 
 /// Hours in a month, as OpenCost counts them (365 × 24 / 12).
 pub const HOURS_PER_MONTH: f64 = 730.0;
-
-/// KServe predictor fields that hold a model-server container.
-const KSERVE_FRAMEWORKS: [&str; 13] = [
-    "model",
-    "sklearn",
-    "xgboost",
-    "tensorflow",
-    "pytorch",
-    "triton",
-    "onnx",
-    "huggingface",
-    "pmml",
-    "lightgbm",
-    "paddle",
-    "alibi",
-    "art",
-];
 
 /// A set of identical pods.
 pub struct PodGroup<'a> {

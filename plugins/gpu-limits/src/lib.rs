@@ -11,6 +11,7 @@
 //! and CEL (`benches/`), so it is small on purpose; the README lists what it
 //! checks. [`check`] is the whole policy.
 
+use gavel_sdk::k8s::KSERVE_FRAMEWORKS;
 use gavel_sdk::prelude::*;
 use serde_json::Value;
 
@@ -27,22 +28,6 @@ pub const LABELS_MISSING: &str = "labels.missing";
 
 /// KServe InferenceService components, each a pod spec of its own.
 const KSERVE_COMPONENTS: [&str; 3] = ["predictor", "transformer", "explainer"];
-/// KServe component fields that hold a model-server container.
-const KSERVE_FRAMEWORKS: [&str; 13] = [
-    "model",
-    "sklearn",
-    "xgboost",
-    "tensorflow",
-    "pytorch",
-    "triton",
-    "onnx",
-    "huggingface",
-    "pmml",
-    "lightgbm",
-    "paddle",
-    "alibi",
-    "art",
-];
 
 /// The plugin's settings.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]

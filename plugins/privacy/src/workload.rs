@@ -7,29 +7,12 @@
 //! and one container per framework or model field (`spec.predictor.sklearn`,
 //! `spec.predictor.model`, ...). This module answers both alike.
 
+use gavel_sdk::k8s::KSERVE_FRAMEWORKS;
 use gavel_sdk::k8s::Object;
 use serde_json::Value;
 
 /// The components of an InferenceService, in the order findings list them.
 pub const COMPONENTS: [&str; 3] = ["predictor", "transformer", "explainer"];
-
-/// InferenceService component fields that are each one container: the model
-/// formats and explainers of `serving.kserve.io/v1beta1`.
-const FRAMEWORK_FIELDS: &[&str] = &[
-    "model",
-    "sklearn",
-    "xgboost",
-    "tensorflow",
-    "pytorch",
-    "triton",
-    "onnx",
-    "pmml",
-    "lightgbm",
-    "paddle",
-    "huggingface",
-    "alibi",
-    "art",
-];
 
 /// A pod spec and where it is.
 #[derive(Debug, Clone, Copy)]
@@ -129,7 +112,7 @@ pub fn containers(object: &Object) -> Vec<Container<'_>> {
                 spec,
             }));
         }
-        for field in FRAMEWORK_FIELDS {
+        for field in KSERVE_FRAMEWORKS {
             if let Some(spec) = pod.spec.get(field).filter(|v| v.is_object()) {
                 containers.push(Container {
                     pointer: format!("{}/{field}", pod.pointer),
