@@ -99,26 +99,23 @@ impl Lang {
         }
     }
 
-    /// The suite's `plugin`, `build` and `limits` lines, and a note on how
-    /// the plugin is built.
-    fn suite(self) -> [(&'static str, &'static str); 4] {
+    /// The suite's `plugin` and `build` lines, and a note on how the plugin
+    /// is built. Every language runs under gavel's default limits, which are
+    /// ample for the example (an interpreter's start-up runs in every
+    /// evaluation: measure yours with `gavel bench` before lowering them).
+    fn suite(self) -> [(&'static str, &'static str); 3] {
         match self {
             Lang::Rust => [
                 ("{{plugin}}", ".."),
                 ("{{build}}", ""),
-                ("{{limits}}", ""),
                 (
                     "{{build_note}}",
                     "`plugin: ..` is the crate: gavel test builds it first.",
                 ),
             ],
-            // gavel's default limits are ample for this plugin in either
-            // language (an interpreter's start-up runs in every evaluation:
-            // measure yours with `gavel bench` before you lower them).
             Lang::Python | Lang::Js => [
                 ("{{plugin}}", "../plugin.wasm"),
                 ("{{build}}", "build: [sh, ../build.sh]\n"),
-                ("{{limits}}", ""),
                 (
                     "{{build_note}}",
                     "`build` rebuilds plugin.wasm first, so the suite always tests the source as it is now.",

@@ -93,10 +93,7 @@ pub(crate) fn run(
         let actions = action_records(&meta, &composed, None);
         if json {
             out.push(serde_json::json!({
-                "window": {
-                    "namespace": meta.namespace, "service": meta.service, "model": meta.model,
-                    "spans": meta.spans, "closedBy": meta.reason,
-                },
+                "window": meta.to_json(),
                 "composed": composed,
                 "actions": actions.iter().map(|a| &a["action"]).collect::<Vec<_>>(),
             }));

@@ -123,27 +123,7 @@ impl App {
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        let declared = req
-            .headers()
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
-        if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-            return Err(ApiError::TooLarge(MAX_BODY_BYTES));
-        }
-        let body = Limited::new(req.into_body(), MAX_BODY_BYTES)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some()
-                {
-                    ApiError::TooLarge(MAX_BODY_BYTES)
-                } else {
-                    ApiError::BadRequest(format!("cannot read the request body: {e}"))
-                }
-            })?
-            .to_bytes();
+        let body = read_body(req, MAX_BODY_BYTES).await?;
         self.webhook.review(&body).await
     }
 
@@ -161,35 +141,17 @@ impl App {
         };
         let content_type = header(hyper::header::CONTENT_TYPE);
         let content_encoding = header(hyper::header::CONTENT_ENCODING);
-        let declared = header(hyper::header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
-        let too_large = || {
-            text(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "request body is larger than {MAX_OTLP_BODY_BYTES} bytes: send smaller batches (the exporter's batch size)"
-                ),
-            )
-        };
-        if declared.is_some_and(|n| n > MAX_OTLP_BODY_BYTES) {
-            return too_large();
-        }
-        let body = match Limited::new(req.into_body(), MAX_OTLP_BODY_BYTES)
-            .collect()
-            .await
-        {
-            Ok(b) => b.to_bytes(),
-            Err(e)
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
-                return too_large();
-            }
-            Err(e) => {
+        let body = match read_body(req, MAX_OTLP_BODY_BYTES).await {
+            Ok(b) => b,
+            Err(ApiError::TooLarge(max)) => {
                 return text(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read the request body: {e}"),
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "request body is larger than {max} bytes: send smaller batches (the exporter's batch size)"
+                    ),
                 );
             }
+            Err(e) => return text(StatusCode::BAD_REQUEST, e.to_string()),
         };
         let answer: OtlpAnswer = self
             .traces
@@ -229,6 +191,36 @@ impl App {
             ),
         }
     }
+}
+
+/// Read a request's body, refusing one larger than `max` bytes: at once
+/// when its `Content-Length` says so, else as soon as it passes `max`.
+async fn read_body<B>(req: Request<B>, max: usize) -> Result<Bytes, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(ApiError::TooLarge(max));
+    }
+    Limited::new(req.into_body(), max)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::TooLarge(max)
+            } else {
+                ApiError::BadRequest(format!("cannot read the request body: {e}"))
+            }
+        })
 }
 
 /// Serve `app` on `listener` (over TLS when `tls` is given) until `shutdown`

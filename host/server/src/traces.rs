@@ -342,13 +342,7 @@ impl TracePipeline {
         let seq = match &self.audit {
             Some(audit) => {
                 let durability = active.set.policy_set().audit.durability;
-                let audit = audit.clone();
-                let written = tokio::task::spawn_blocking(move || audit.append(&body, durability))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| e.to_string()));
-                self.metrics.audit(written.is_ok());
-                match written {
+                match crate::webhook::append_audit(audit, &self.metrics, body, durability).await {
                     Ok(head) => Some(head.seq),
                     Err(e) => {
                         tracing::error!(namespace = ?key.namespace, service = %key.service, model = %key.model, "a trace window's decision could not be written to the audit trail: {e}");
@@ -448,7 +442,8 @@ impl WindowMeta {
         }
     }
 
-    fn to_json(&self) -> Value {
+    /// The window as audit records and action records show it.
+    pub fn to_json(&self) -> Value {
         json!({
             "namespace": self.namespace,
             "service": self.service,

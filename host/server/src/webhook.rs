@@ -180,17 +180,29 @@ impl Webhook {
         };
         let body = audit_body(active, subject, composed, source);
         let durability = active.set.policy_set().audit.durability;
-        let audit = audit.clone();
-        let result = tokio::task::spawn_blocking(move || audit.append(&body, durability))
-            .await
-            .map_err(|e| ApiError::Audit(e.to_string()))
-            .and_then(|r| r.map(|_| ()).map_err(|e| ApiError::Audit(e.to_string())));
-        self.metrics.audit(result.is_ok());
+        let result = append_audit(audit, &self.metrics, body, durability).await;
         if let Err(e) = &result {
-            tracing::error!("{e}");
+            tracing::error!("the decision could not be written to the audit trail: {e}");
         }
-        result
+        result.map(|_| ()).map_err(ApiError::Audit)
     }
+}
+
+/// Append `body` to the audit trail on the blocking pool and count the
+/// outcome; returns the new head, or why the record was not written.
+pub(crate) async fn append_audit(
+    audit: &Arc<AuditLog>,
+    metrics: &Metrics,
+    body: Value,
+    durability: gavel_core::policy::Durability,
+) -> Result<crate::audit::Head, String> {
+    let audit = audit.clone();
+    let result = tokio::task::spawn_blocking(move || audit.append(&body, durability))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    metrics.audit(result.is_ok());
+    result
 }
 
 /// The audit record of one decision (before `seq`, `prevHash` and `hash`).
