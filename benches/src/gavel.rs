@@ -7,11 +7,11 @@
 //! calls `evaluate` (the guest parses its settings and the object), checks
 //! the verdict against the output grant and drops the instance.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, bail};
-use gavel_core::{AdmissionReview, Limits, Outcome, Subject};
+use gavel_core::{AdmissionReview, Limits, Omit, Outcome, Subject};
 use gavel_host::{Plugin, Runtime, RuntimeBuilder};
 
 use crate::{Answer, Engine, Policy};
@@ -28,6 +28,25 @@ pub fn set_max_instances(n: u32) {
     MAX_INSTANCES.store(n, Ordering::Relaxed);
 }
 
+/// Whether (b) shows plugins the whole object instead of the default grant.
+static FULL_INPUT: AtomicBool = AtomicBool::new(false);
+
+/// Show plugins the whole object (`input.omit: []`) instead of what a
+/// default policy-set grant shows them (without `metadata.managedFields` and
+/// the last-applied-configuration annotation, `gavel_core::project`).
+pub fn set_full_input(full: bool) {
+    FULL_INPUT.store(full, Ordering::Relaxed);
+}
+
+/// Whether [`runtime`] meters fuel.
+static NO_FUEL: AtomicBool = AtomicBool::new(false);
+
+/// Build [`runtime`] without fuel metering (`RuntimeBuilder::fuel(false)`),
+/// before its first call: measures what fuel costs.
+pub fn set_no_fuel(no_fuel: bool) {
+    NO_FUEL.store(no_fuel, Ordering::Relaxed);
+}
+
 /// The process's one runtime, as an embedder shares one (default
 /// configuration: pooling allocator, copy-on-write images, keep-resident
 /// memory, `pagemap_scan`).
@@ -36,7 +55,7 @@ pub fn runtime() -> anyhow::Result<Runtime> {
     if let Some(r) = RUNTIME.get() {
         return Ok(r.clone());
     }
-    let mut builder = RuntimeBuilder::new();
+    let mut builder = RuntimeBuilder::new().fuel(!NO_FUEL.load(Ordering::Relaxed));
     match MAX_INSTANCES.load(Ordering::Relaxed) {
         0 => {}
         n => builder = builder.max_concurrent_instances(n).max_memory_mib(64),
@@ -60,6 +79,7 @@ pub struct Gavel {
     policy: Policy,
     settings: String,
     limits: Limits,
+    omit: Omit,
 }
 
 impl Gavel {
@@ -74,11 +94,16 @@ impl Gavel {
         plugin
             .validate_settings(&settings, &limits)
             .map_err(|f| anyhow::anyhow!("{policy}: settings rejected: {f}"))?;
+        let omit = match FULL_INPUT.load(Ordering::Relaxed) {
+            true => Omit::default(),
+            false => Omit::default_set(),
+        };
         Ok(Gavel {
             plugin,
             policy,
             settings,
             limits,
+            omit,
         })
     }
 
@@ -106,7 +131,10 @@ impl Engine for Gavel {
     fn evaluate(&mut self, body: &[u8]) -> anyhow::Result<Answer> {
         let review = AdmissionReview::from_json(body)?;
         let subject = Subject::Admission(review.request);
-        let evaluation = self.plugin.evaluate(&subject, &self.settings, &self.limits);
+        // As a policy set's `input` grant does (`LoadedPlugin::evaluate`).
+        let shown = subject.project(&self.omit);
+        let shown = shown.as_ref().unwrap_or(&subject);
+        let evaluation = self.plugin.evaluate(shown, &self.settings, &self.limits);
         let verdict = match evaluation.outcome {
             Outcome::Verdict(v) => v,
             other => bail!("{}: the plugin did not answer: {other:?}", self.policy),

@@ -99,6 +99,28 @@ fn infinite_loop_runs_out_of_fuel() {
 }
 
 #[test]
+fn without_fuel_the_deadline_still_stops_a_loop() {
+    let runtime = gavel_host::RuntimeBuilder::new()
+        .max_concurrent_instances(4)
+        .fuel(false)
+        .build()
+        .unwrap();
+    let path = gavel_artifacts::HOSTILE;
+    let plugin = runtime.load_plugin(path, &read(path)).unwrap();
+    let l = Limits {
+        timeout_ms: 50,
+        fuel: 1_000,
+        ..limits()
+    };
+    // A fuel grant that would stop the loop at once is not enforced.
+    let e = attack(&plugin, "infinite-loop", &l);
+    expect_failure(&e, FailureKind::Deadline);
+    assert_eq!(e.fuel_consumed, 0);
+    let e = attack(&plugin, "none", &l);
+    assert_eq!(expect_verdict(&e.outcome).decision, Decision::Allow);
+}
+
+#[test]
 fn memory_bomb_hits_the_memory_ceiling() {
     for plugin in builds() {
         let l = Limits {

@@ -292,3 +292,53 @@ fn plugins_not_subscribed_are_skipped() {
     assert_eq!(c.decision, Decision::Allow);
     assert_eq!(c.plugins[0].outcome, Outcome::Skipped);
 }
+
+#[test]
+fn plugins_see_the_object_their_input_grant_shows() {
+    let entry = |name: &str, extra: &str| {
+        hostile_entry("show-input", extra).replacen("name: hostile", &format!("name: {name}"), 1)
+    };
+    let set = PolicyDir::new(&format!(
+        "{HEADER}{}{}{}{}",
+        entry("default", ""),
+        entry("also-default", ""),
+        entry("everything", "    input: { omit: [] }\n"),
+        entry(
+            "no-spec",
+            "    input: { omit: [/spec, /metadata/annotations/*] }\n"
+        ),
+    ))
+    .load()
+    .unwrap();
+    let mut object = pod(json!({"team": "a"}));
+    object["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Update"}]);
+    object["metadata"]["annotations"] = json!({
+        "kubectl.kubernetes.io/last-applied-configuration": "{\"kind\":\"Pod\"}",
+        "note": "kept",
+    });
+    let c = set.evaluate(&admission(object.clone()));
+    let shown: Vec<serde_json::Value> = c
+        .plugins
+        .iter()
+        .map(|p| match &p.outcome {
+            Outcome::Verdict(v) => {
+                let text = v.findings[0].message.strip_prefix("show-input: ").unwrap();
+                serde_json::from_str(text).unwrap()
+            }
+            other => panic!("{}: {other:?}", p.name),
+        })
+        .collect();
+    let mut bare = object.clone();
+    bare["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("managedFields");
+    bare["metadata"]["annotations"] = json!({"note": "kept"});
+    assert_eq!(shown[0], bare);
+    assert_eq!(shown[1], bare);
+    assert_eq!(shown[2], object);
+    let mut no_spec = object.clone();
+    no_spec.as_object_mut().unwrap().remove("spec");
+    no_spec["metadata"]["annotations"] = json!({});
+    assert_eq!(shown[3], no_spec);
+}

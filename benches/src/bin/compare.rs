@@ -47,6 +47,15 @@ struct Args {
     /// valgrind can map.
     #[arg(long, value_name = "N")]
     pool_instances: Option<u32>,
+    /// Show gavel's plugins the whole object, as a policy set with
+    /// `input.omit: []` does, instead of the default grant (which leaves out
+    /// `metadata.managedFields` and the last-applied-configuration annotation).
+    #[arg(long)]
+    full_input: bool,
+    /// Run gavel's plugins without fuel metering (only the deadline bounds
+    /// them), to measure what fuel costs.
+    #[arg(long)]
+    no_fuel: bool,
 }
 
 fn main() -> ExitCode {
@@ -63,6 +72,8 @@ fn run(args: Args) -> anyhow::Result<()> {
     if let Some(n) = args.pool_instances {
         gavel_bench::gavel::set_max_instances(n);
     }
+    gavel_bench::gavel::set_full_input(args.full_input);
+    gavel_bench::gavel::set_no_fuel(args.no_fuel);
     let policies: Vec<Policy> = Policy::ALL
         .into_iter()
         .filter(|p| args.policy.as_deref().is_none_or(|n| n == p.name()))
@@ -74,7 +85,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     if policies.is_empty() || inputs.is_empty() {
         bail!("no policy or input matches --policy/--input");
     }
-    header(&inputs);
+    header(&inputs, args.full_input, args.no_fuel);
     if let Some(label) = &args.profile {
         return profile(label, policies[0], &inputs[0], args.seconds);
     }
@@ -155,7 +166,7 @@ fn row(policy: Policy, input: &fixtures::Input, answer: &str, stats: &[Stats]) {
     println!("{:<51} | samples per engine: {}", "", n.join(" / "));
 }
 
-fn header(inputs: &[fixtures::Input]) {
+fn header(inputs: &[fixtures::Input], full_input: bool, no_fuel: bool) {
     let optimised = !cfg!(debug_assertions);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -197,8 +208,21 @@ fn header(inputs: &[fixtures::Input]) {
     );
     println!(
         "each evaluation starts from the request body: (a) and (d) parse it with serde_json, (b) with gavel-core, (c) into regorus values;\n\
-         (b) is a fresh wasm instance per evaluation (new store, instantiate, call, drop); (c) and (d) reuse one prepared engine.\n"
+         (b) is a fresh wasm instance per evaluation (new store, instantiate, call, drop); (c) and (d) reuse one prepared engine."
     );
+    if no_fuel {
+        println!(
+            "(b) runs without fuel metering (--no-fuel): only the deadline bounds the plugin."
+        );
+    }
+    if full_input {
+        println!("(b) shows the plugin the whole object (--full-input, as `input.omit: []`).\n");
+    } else {
+        println!(
+            "(b) shows the plugin the object as the default policy-set grant does: without metadata.managedFields and the\n\
+             last-applied-configuration annotation (the host drops them from the text; --full-input shows everything).\n"
+        );
+    }
 }
 
 fn profile(

@@ -19,6 +19,7 @@ pub mod manifests;
 pub mod metadata;
 pub mod outcome;
 pub mod policy;
+pub mod project;
 pub mod redact;
 pub mod subject;
 pub mod suite;
@@ -29,9 +30,10 @@ pub use compose::{Composed, Effect, PluginReport, compose, effect};
 pub use metadata::{Category, PluginMetadata, SubjectKind};
 pub use outcome::{Failure, FailureKind, Outcome};
 pub use policy::{
-    AuditPolicy, Authority, Durability, FailurePolicy, Limits, Mode, ModuleRef, PluginEntry,
-    PolicyError, PolicySet, TracePolicy,
+    AuditPolicy, Authority, Durability, FailurePolicy, InputGrant, Limits, Mode, ModuleRef,
+    PluginEntry, PolicyError, PolicySet, TracePolicy,
 };
+pub use project::Omit;
 pub use subject::{
     AdmissionRequest, Attribute, AttributeValue, GpuSample, GroupVersionKind, GroupVersionResource,
     InferenceSpan, Manifest, Operation, SpanStatus, Subject, UserInfo,

@@ -253,6 +253,27 @@ impl Default for Limits {
     }
 }
 
+/// What of each subject a plugin is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct InputGrant {
+    /// JSON pointers (`*` for any member or element) of the object members
+    /// left out of admission objects and manifests before the plugin sees
+    /// them. Default: [`DEFAULT_OMIT`](crate::project::DEFAULT_OMIT),
+    /// `metadata.managedFields` and the
+    /// `kubectl.kubernetes.io/last-applied-configuration` annotation; `[]`
+    /// shows the whole object.
+    pub omit: Vec<String>,
+}
+
+impl Default for InputGrant {
+    fn default() -> Self {
+        InputGrant {
+            omit: crate::project::DEFAULT_OMIT.map(String::from).to_vec(),
+        }
+    }
+}
+
 /// One plugin in a policy set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -279,6 +300,9 @@ pub struct PluginEntry {
     /// Resources granted per evaluation.
     #[serde(default)]
     pub limits: Limits,
+    /// What of each subject the plugin is shown.
+    #[serde(default)]
+    pub input: InputGrant,
     /// Plugin settings, handed to the plugin as JSON.
     #[serde(default = "empty_settings")]
     pub settings: serde_json::Value,
@@ -371,6 +395,9 @@ impl PolicySet {
                     "plugin name `{}` is used twice: names must be unique",
                     p.name
                 ));
+            }
+            if let Err(m) = crate::project::Omit::new(&p.input.omit) {
+                return Err(ctx(format!("input.omit: {m}")));
             }
             if let Some(pin) = &p.sha256
                 && (pin.len() != 64 || !pin.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -493,7 +520,10 @@ mod tests {
             (Mode::Enforce, Authority::Deny, FailurePolicy::FailClosed)
         );
         assert_eq!(p.limits, Limits::default());
+        assert_eq!(p.input.omit, crate::project::DEFAULT_OMIT);
         assert_eq!(p.settings, serde_json::json!({}));
+        let all = PolicySet::from_yaml(&format!("{MINIMAL}    input: {{ omit: [] }}\n")).unwrap();
+        assert!(all.plugins[0].input.omit.is_empty());
     }
 
     #[test]
@@ -575,6 +605,14 @@ plugins:
             "unknown field `cpu`",
         );
         check_err(&format!("{MINIMAL}    subjects: []\n"), "subjects is empty");
+        check_err(
+            &format!("{MINIMAL}    input: {{ omit: [metadata] }}\n"),
+            "plugin `a`: input.omit: `metadata` is not a JSON pointer: start it with `/`",
+        );
+        check_err(
+            &format!("{MINIMAL}    input: {{ hide: [] }}\n"),
+            "unknown field `hide`",
+        );
         check_err(
             &format!("{MINIMAL}    subjects: [logs]\n"),
             "unknown variant `logs`",

@@ -31,6 +31,41 @@ impl Subject {
         }
     }
 
+    /// The subject as a plugin granted `omit` sees it: the admission
+    /// objects or the manifest document without the omitted members.
+    /// `None` when nothing is omitted, so the caller keeps using `self`.
+    pub fn project(&self, omit: &crate::Omit) -> Option<Subject> {
+        use std::borrow::Cow;
+        if omit.is_empty() {
+            return None;
+        }
+        let shown = |text: &Option<String>| match text.as_deref().map(|t| omit.apply(t)) {
+            Some(Cow::Owned(t)) => Some(Some(t)),
+            _ => None,
+        };
+        match self {
+            Subject::Admission(r) => {
+                let (object, old_object) = (shown(&r.object), shown(&r.old_object));
+                if object.is_none() && old_object.is_none() {
+                    return None;
+                }
+                Some(Subject::Admission(AdmissionRequest {
+                    object: object.unwrap_or_else(|| r.object.clone()),
+                    old_object: old_object.unwrap_or_else(|| r.old_object.clone()),
+                    ..r.clone_envelope()
+                }))
+            }
+            Subject::Manifest(m) => match omit.apply(&m.document) {
+                Cow::Borrowed(_) => None,
+                Cow::Owned(document) => Some(Subject::Manifest(Manifest {
+                    path: m.path.clone(),
+                    document,
+                })),
+            },
+            Subject::Traces(_) => None,
+        }
+    }
+
     /// An upper bound of the bytes this subject occupies when handed to a
     /// plugin: the sum of its strings plus fixed sizes. Used to enforce a
     /// plugin's `maxInputBytes` before any copy into the sandbox.
@@ -131,6 +166,23 @@ pub struct AdmissionRequest {
 }
 
 impl AdmissionRequest {
+    /// A copy of everything but the objects, which stay `None`.
+    fn clone_envelope(&self) -> AdmissionRequest {
+        AdmissionRequest {
+            uid: self.uid.clone(),
+            kind: self.kind.clone(),
+            resource: self.resource.clone(),
+            sub_resource: self.sub_resource.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            operation: self.operation,
+            user_info: self.user_info.clone(),
+            dry_run: self.dry_run,
+            object: None,
+            old_object: None,
+        }
+    }
+
     fn approximate_size(&self) -> usize {
         let strings = [
             &self.uid,
@@ -308,5 +360,57 @@ impl InferenceSpan {
                 .iter()
                 .map(|a| a.key.len() + a.value.approximate_size())
                 .sum::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Omit;
+
+    fn request(object: Option<&str>, old_object: Option<&str>) -> Subject {
+        Subject::Admission(AdmissionRequest {
+            uid: "u".into(),
+            kind: GroupVersionKind::default(),
+            resource: GroupVersionResource::default(),
+            sub_resource: None,
+            namespace: Some("ns".into()),
+            name: None,
+            operation: Operation::Update,
+            user_info: UserInfo::default(),
+            dry_run: true,
+            object: object.map(String::from),
+            old_object: old_object.map(String::from),
+        })
+    }
+
+    #[test]
+    fn projection_applies_to_both_objects_and_keeps_the_envelope() {
+        let omit = Omit::default_set();
+        let full = r#"{"metadata":{"name":"a","managedFields":[{"manager":"m"}]}}"#;
+        let bare = r#"{"metadata":{"name":"a"}}"#;
+        assert_eq!(
+            request(Some(full), Some(full)).project(&omit),
+            Some(request(Some(bare), Some(bare)))
+        );
+        assert_eq!(
+            request(Some(bare), Some(full)).project(&omit),
+            Some(request(Some(bare), Some(bare)))
+        );
+        assert_eq!(request(Some(bare), None).project(&omit), None);
+        assert_eq!(request(None, None).project(&omit), None);
+        assert_eq!(request(Some(full), None).project(&Omit::default()), None);
+        let manifest = Subject::Manifest(Manifest {
+            path: "a.yaml#1".into(),
+            document: full.into(),
+        });
+        assert_eq!(
+            manifest.project(&omit),
+            Some(Subject::Manifest(Manifest {
+                path: "a.yaml#1".into(),
+                document: bare.into(),
+            }))
+        );
+        assert_eq!(Subject::Traces(Vec::new()).project(&omit), None);
     }
 }

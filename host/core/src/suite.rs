@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::Outcome;
-use crate::policy::Limits;
+use crate::policy::{InputGrant, Limits};
 use crate::subject::{InferenceSpan, Manifest};
 use crate::verdict::{Action, Decision};
 
@@ -36,6 +36,11 @@ pub struct TestSuite {
     /// The grant for every case.
     #[serde(default)]
     pub limits: Limits,
+    /// What of each subject the plugin is shown, as in a policy set
+    /// (by default without `metadata.managedFields` and the
+    /// last-applied-configuration annotation).
+    #[serde(default)]
+    pub input: InputGrant,
     /// The cases.
     pub cases: Vec<Case>,
 }

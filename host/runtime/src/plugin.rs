@@ -30,7 +30,7 @@ pub struct Evaluation {
     pub outcome: Outcome,
     /// Wall-clock time, instantiation included.
     pub duration: Duration,
-    /// Fuel the plugin used.
+    /// Fuel the plugin used (0 when the runtime does not meter fuel).
     pub fuel_consumed: u64,
     /// What the plugin logged, within its log budget.
     pub logs: Vec<LogLine>,
@@ -212,7 +212,13 @@ impl Plugin {
         let ticks = limits.timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
-        let result = match store.set_fuel(limits.fuel) {
+        let fuel = self.runtime.inner.fuel;
+        let armed = if fuel {
+            store.set_fuel(limits.fuel)
+        } else {
+            Ok(())
+        };
+        let result = match armed {
             Err(e) => Err(Failure::new(FailureKind::Instantiation, format!("{e:#}"))),
             Ok(()) => match self.pre.instantiate(&mut store) {
                 Err(e) => Err(classify(
@@ -225,7 +231,10 @@ impl Plugin {
                     .map_err(|e| classify(e, store.data(), limits, FailureKind::Trap)),
             },
         };
-        let fuel_consumed = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let fuel_consumed = match fuel {
+            true => limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
+            false => 0,
+        };
         let mut state = store.into_data();
         state.drain_stdio();
         (

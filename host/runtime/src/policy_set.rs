@@ -11,7 +11,7 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use gavel_core::compose::{Effect, PluginReport};
 use gavel_core::{
-    Composed, ModuleRef, Outcome, PluginEntry, PolicySet, Subject, SubjectKind, compose,
+    Composed, ModuleRef, Omit, Outcome, PluginEntry, PolicySet, Subject, SubjectKind, compose,
 };
 
 use crate::error::LoadError;
@@ -64,13 +64,24 @@ pub struct LoadedPlugin {
     pub settings: String,
     /// The subject kinds it receives.
     pub subjects: Vec<SubjectKind>,
+    /// The object members it is not shown (its `input.omit`).
+    pub omit: Omit,
 }
 
 impl LoadedPlugin {
-    /// Evaluate this plugin alone on `subject`, with its settings and limits.
+    /// Evaluate this plugin alone on `subject`, as its grant shows it the
+    /// subject, with its settings and limits.
     pub fn evaluate(&self, subject: &Subject) -> Evaluation {
+        match subject.project(&self.omit) {
+            Some(shown) => self.evaluate_shown(&shown),
+            None => self.evaluate_shown(subject),
+        }
+    }
+
+    /// Evaluate on a subject already projected by [`Self::omit`].
+    fn evaluate_shown(&self, shown: &Subject) -> Evaluation {
         self.plugin
-            .evaluate(subject, &self.settings, &self.entry.limits)
+            .evaluate(shown, &self.settings, &self.entry.limits)
     }
 
     fn grant(&self) -> Effect {
@@ -96,9 +107,19 @@ impl PolicySetRuntime {
     /// compose their outcomes.
     pub fn evaluate(&self, subject: &Subject) -> Composed {
         let kind = subject.kind();
+        // Plugins usually share one projection (the default): make each
+        // distinct one once per subject, not once per plugin.
+        let mut shown: Vec<(&Omit, Option<Subject>)> = Vec::new();
         compose(self.plugins.iter().map(|p| {
             let (outcome, duration) = if p.subjects.contains(&kind) {
-                let e = p.evaluate(subject);
+                let at = match shown.iter().position(|(omit, _)| **omit == p.omit) {
+                    Some(at) => at,
+                    None => {
+                        shown.push((&p.omit, subject.project(&p.omit)));
+                        shown.len() - 1
+                    }
+                };
+                let e = p.evaluate_shown(shown[at].1.as_ref().unwrap_or(subject));
                 (e.outcome, e.duration)
             } else {
                 (Outcome::Skipped, Duration::ZERO)
@@ -311,11 +332,16 @@ impl Runtime {
                 plugin: name.clone(),
                 reason: f.message,
             })?;
+        let omit = Omit::new(&entry.input.omit).map_err(|reason| LoadError::Grant {
+            plugin: name.clone(),
+            reason: format!("input.omit: {reason}"),
+        })?;
         Ok(LoadedPlugin {
             entry: entry.clone(),
             plugin,
             settings,
             subjects,
+            omit,
         })
     }
 }

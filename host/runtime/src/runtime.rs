@@ -31,6 +31,7 @@ pub struct RuntimeBuilder {
     max_memory_mib: u64,
     cache_dir: Option<PathBuf>,
     pooling: bool,
+    fuel: bool,
 }
 
 impl Default for RuntimeBuilder {
@@ -40,6 +41,7 @@ impl Default for RuntimeBuilder {
             max_memory_mib: 1024,
             cache_dir: None,
             pooling: true,
+            fuel: true,
         }
     }
 }
@@ -81,12 +83,24 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Meter plugins with fuel (the default). Without fuel, `limits.fuel` is
+    /// not enforced and only the wall-clock deadline bounds a plugin's CPU
+    /// time: evaluations run faster (fuel checks instrument every loop of
+    /// the compiled guest), but a plugin that runs out of budget does so at
+    /// a point that depends on the machine, so audit replay of such a
+    /// decision is no longer exact. For measurements and embedders that
+    /// trust their plugins.
+    pub fn fuel(mut self, enabled: bool) -> Self {
+        self.fuel = enabled;
+        self
+    }
+
     /// Build the runtime and start its epoch ticker.
     pub fn build(self) -> Result<Runtime, LoadError> {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
-            .consume_fuel(true)
+            .consume_fuel(self.fuel)
             .epoch_interruption(true)
             .memory_init_cow(true)
             .parallel_compilation(true)
@@ -134,6 +148,7 @@ impl RuntimeBuilder {
                 wasi,
                 cache,
                 max_memory_mib: self.max_memory_mib,
+                fuel: self.fuel,
                 loaded: Mutex::new(HashMap::new()),
             }),
         })
@@ -176,6 +191,8 @@ pub(crate) struct Inner {
     pub(crate) wasi: Linker<StoreState>,
     pub(crate) cache: Option<CompileCache>,
     pub(crate) max_memory_mib: u64,
+    /// Whether the engine meters fuel.
+    pub(crate) fuel: bool,
     /// Plugins already compiled, by sha256, so that reloading a policy set
     /// does not recompile unchanged plugins.
     pub(crate) loaded: Mutex<HashMap<String, Weak<Plugin>>>,

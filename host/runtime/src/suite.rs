@@ -110,6 +110,8 @@ impl Runtime {
         let plugin = self
             .load_plugin(&suite.plugin, &bytes)
             .map_err(|e| e.to_string())?;
+        let omit = gavel_core::Omit::new(&suite.input.omit)
+            .map_err(|e| format!("{}: input.omit: {e}", path.display()))?;
         let cases = suite
             .cases
             .iter()
@@ -133,7 +135,9 @@ impl Runtime {
                             match plugin.validate_settings(&settings, &suite.limits) {
                                 Err(f) => (Outcome::Failed(f), Duration::ZERO),
                                 Ok(()) => {
-                                    let e = plugin.evaluate(&subject, &settings, &suite.limits);
+                                    let shown = subject.project(&omit);
+                                    let shown = shown.as_ref().unwrap_or(&subject);
+                                    let e = plugin.evaluate(shown, &settings, &suite.limits);
                                     (e.outcome, e.duration)
                                 }
                             };

@@ -30,6 +30,8 @@
 //! | `random`    | `random: getrandom: <32 hex digits>` (or `random: getrandom: error: <error>`, or `random: getrandom: unavailable`), then `random: hashmap: <32 hex digits>` (std's `RandomState` seed, hashed) |
 //! | `socket`    | `socket: error: <error>` or `socket: ok: connected to 127.0.0.1:80`               |
 //!
+//! | `show-input` | `show-input: <the admission object or manifest document, as received>`          |
+//!
 //! `none` (the default) allows. Unknown attacks are invalid settings.
 
 use std::hint::black_box;
@@ -53,6 +55,7 @@ enum Attack {
     Socket,
     LogFlood,
     Sleep,
+    ShowInput,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -61,7 +64,7 @@ struct Settings {
     attack: Attack,
 }
 
-const SETTINGS_SCHEMA: &str = r#"{"type":"object","properties":{"attack":{"enum":["none","infinite-loop","memory-bomb","deep-recursion","huge-verdict","panic","read-file","env","clock","random","socket","log-flood","sleep"]}},"additionalProperties":false}"#;
+const SETTINGS_SCHEMA: &str = r#"{"type":"object","properties":{"attack":{"enum":["none","infinite-loop","memory-bomb","deep-recursion","huge-verdict","panic","read-file","env","clock","random","socket","log-flood","sleep","show-input"]}},"additionalProperties":false}"#;
 
 struct Hostile;
 
@@ -80,7 +83,7 @@ impl Plugin for Hostile {
             .build()
     }
 
-    fn evaluate(_subject: Subject, settings: &Settings) -> Result<Verdict, Error> {
+    fn evaluate(subject: Subject, settings: &Settings) -> Result<Verdict, Error> {
         Ok(match settings.attack {
             Attack::None => allow(),
             Attack::InfiniteLoop => infinite_loop(),
@@ -105,6 +108,14 @@ impl Plugin for Hostile {
             Attack::Clock => observed(&[clock()]),
             Attack::Random => observed(&[random_bytes(), hashmap_seed()]),
             Attack::Socket => observed(&[socket()]),
+            Attack::ShowInput => {
+                let text = match subject {
+                    Subject::Admission(r) => r.object.unwrap_or_default(),
+                    Subject::Manifest(m) => m.document,
+                    Subject::Traces(_) => String::new(),
+                };
+                observed(&[format!("show-input: {text}")])
+            }
             // On wasip2 this blocks inside a host call, where neither fuel nor
             // epochs reach: gavel must refuse it rather than wait an hour.
             Attack::Sleep => {
