@@ -45,6 +45,7 @@ pub use error::LoadError;
 pub use plugin::{Evaluation, LogLine, Plugin};
 pub use policy_set::{
     Builtins, LoadProgress, LoadedPlugin, MAX_MODULE_BYTES, POLICY_SET_FILE, PolicySetRuntime,
+    Prepared,
 };
 pub use runtime::{ComponentShape, Runtime, RuntimeBuilder};
 pub use store::LogLevel;

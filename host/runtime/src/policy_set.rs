@@ -93,6 +93,18 @@ impl LoadedPlugin {
     }
 }
 
+/// A subject made ready for each plugin of a policy set
+/// ([`PolicySetRuntime::prepare`]).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The subject as each distinct input grant shows it; `None` where the
+    /// grant leaves it as it is.
+    shown: Vec<Option<Subject>>,
+    /// Per plugin: the index in `shown` of its view, `None` when it is not
+    /// subscribed to the subject's kind.
+    group: Vec<Option<usize>>,
+}
+
 /// A policy set ready to evaluate subjects. `Send + Sync`; evaluate from as
 /// many threads as you like.
 #[derive(Debug, Clone)]
@@ -103,35 +115,71 @@ pub struct PolicySetRuntime {
 }
 
 impl PolicySetRuntime {
-    /// Evaluate `subject` with every plugin subscribed to its kind, and
-    /// compose their outcomes.
+    /// Evaluate `subject` with every plugin subscribed to its kind, one
+    /// after the other, and compose their outcomes.
     pub fn evaluate(&self, subject: &Subject) -> Composed {
+        let prepared = self.prepare(subject);
+        compose((0..self.plugins.len()).map(|i| self.evaluate_plugin(i, &prepared, subject)))
+    }
+
+    /// Get `subject` ready for [`Self::evaluate_plugin`]: which plugins it
+    /// is for, and the subject as each distinct input grant shows it (made
+    /// once, not once per plugin: plugins usually share the default grant).
+    /// To evaluate plugins on several threads, prepare once and hand each
+    /// thread the preparation, then [`compose`] the reports in plugin order.
+    pub fn prepare(&self, subject: &Subject) -> Prepared {
         let kind = subject.kind();
-        // Plugins usually share one projection (the default): make each
-        // distinct one once per subject, not once per plugin.
-        let mut shown: Vec<(&Omit, Option<Subject>)> = Vec::new();
-        compose(self.plugins.iter().map(|p| {
-            let (outcome, duration) = if p.subjects.contains(&kind) {
-                let at = match shown.iter().position(|(omit, _)| **omit == p.omit) {
+        let mut grants: Vec<&Omit> = Vec::new();
+        let mut shown = Vec::new();
+        let group = self
+            .plugins
+            .iter()
+            .map(|p| {
+                if !p.subjects.contains(&kind) {
+                    return None;
+                }
+                Some(match grants.iter().position(|omit| **omit == p.omit) {
                     Some(at) => at,
                     None => {
-                        shown.push((&p.omit, subject.project(&p.omit)));
+                        grants.push(&p.omit);
+                        shown.push(subject.project(&p.omit));
                         shown.len() - 1
                     }
-                };
-                let e = p.evaluate_shown(shown[at].1.as_ref().unwrap_or(subject));
+                })
+            })
+            .collect();
+        Prepared { shown, group }
+    }
+
+    /// Evaluate plugin `index` (policy-set order) on `subject`, prepared by
+    /// [`Self::prepare`] from the same subject. A plugin not subscribed to
+    /// the subject's kind reports [`Outcome::Skipped`].
+    pub fn evaluate_plugin(
+        &self,
+        index: usize,
+        prepared: &Prepared,
+        subject: &Subject,
+    ) -> PluginReport {
+        let p = &self.plugins[index];
+        let (outcome, duration) = match prepared.group.get(index).copied().flatten() {
+            Some(g) => {
+                let e = p.evaluate_shown(prepared.shown[g].as_ref().unwrap_or(subject));
                 (e.outcome, e.duration)
-            } else {
-                (Outcome::Skipped, Duration::ZERO)
-            };
-            PluginReport {
-                name: p.entry.name.clone(),
-                grant: p.grant(),
-                outcome,
-                effect: None,
-                duration,
             }
-        }))
+            None => (Outcome::Skipped, Duration::ZERO),
+        };
+        PluginReport {
+            name: p.entry.name.clone(),
+            grant: p.grant(),
+            outcome,
+            effect: None,
+            duration,
+        }
+    }
+
+    /// How many plugins [`Self::prepare`] found subscribed to the subject.
+    pub fn subscribed(&self, prepared: &Prepared) -> usize {
+        prepared.group.iter().flatten().count()
     }
 
     /// The policy set as written.

@@ -170,6 +170,7 @@ impl Daemon {
             eval_timeout: options.eval_timeout,
             timeout_policy: options.timeout_policy,
             permits: Arc::new(tokio::sync::Semaphore::new(options.max_concurrency.max(1))),
+            fan_out: webhook::FanOut::for_this_machine(),
         };
         Ok(Daemon {
             app: Arc::new(http::App { webhook, traces }),

@@ -75,6 +75,49 @@ pub struct Webhook {
     pub timeout_policy: TimeoutPolicy,
     /// Bounds concurrent evaluations.
     pub permits: Arc<Semaphore>,
+    /// When one review's plugins run on several threads.
+    pub fan_out: FanOut,
+}
+
+/// Evaluating one review's plugins on several threads lowers its latency
+/// when cores are idle, and costs throughput (a thread hand-off per part)
+/// when they are not. So a review fans out only while fewer reviews are
+/// being evaluated than there are cores; under load each review runs its
+/// plugins one after the other on one thread.
+#[derive(Debug, Clone)]
+pub struct FanOut {
+    /// Cores to spread over; 1 never fans out.
+    pub cores: usize,
+    /// Reviews being evaluated now.
+    pub busy: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FanOut {
+    /// Spread over the cores this process may run on.
+    pub fn for_this_machine() -> FanOut {
+        FanOut {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            busy: Arc::default(),
+        }
+    }
+
+    /// How many parts to split a review with `plugins` subscribed plugins
+    /// into, counting it as busy until the guard drops.
+    fn enter(&self, plugins: usize) -> (usize, BusyGuard) {
+        use std::sync::atomic::Ordering;
+        let before = self.busy.fetch_add(1, Ordering::AcqRel);
+        let idle = self.cores.saturating_sub(before);
+        (idle.min(plugins).max(1), BusyGuard(self.busy.clone()))
+    }
+}
+
+/// Counts a review as busy while alive.
+struct BusyGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// One plugin's part in an audit record.
@@ -127,13 +170,38 @@ impl Webhook {
         let deadline = tokio::time::Instant::now() + self.eval_timeout;
         let work = async {
             let permit = self.permits.clone().acquire_owned().await;
-            let active = active.clone();
-            let subject = subject.clone();
-            tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                active.set.evaluate(&subject)
-            })
-            .await
+            let set = &active.set;
+            let prepared = Arc::new(set.prepare(&subject));
+            let (parts, busy) = self.fan_out.enter(set.subscribed(&prepared));
+            // Held by every task, so that work still running past the
+            // deadline keeps counting against the concurrency bound.
+            let held = Arc::new((permit, busy));
+            let plugins = set.plugins().len();
+            // Contiguous ranges of plugins, one blocking task each; the
+            // reports are composed in policy-set order.
+            let per_part = plugins.div_ceil(parts).max(1);
+            let tasks: Vec<_> = (0..plugins)
+                .step_by(per_part)
+                .map(|start| {
+                    let (active, prepared, subject, held) = (
+                        active.clone(),
+                        prepared.clone(),
+                        subject.clone(),
+                        held.clone(),
+                    );
+                    tokio::task::spawn_blocking(move || {
+                        let _held = held;
+                        (start..(start + per_part).min(plugins))
+                            .map(|i| active.set.evaluate_plugin(i, &prepared, &subject))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let mut reports = Vec::with_capacity(plugins);
+            for task in tasks {
+                reports.extend(task.await?);
+            }
+            Ok::<_, tokio::task::JoinError>(gavel_core::compose(reports))
         };
         match tokio::time::timeout_at(deadline, work).await {
             Ok(Ok(composed)) => composed,
@@ -466,6 +534,28 @@ mod tests {
             denials: denials.iter().map(|s| s.to_string()).collect(),
             warnings,
         }
+    }
+
+    #[test]
+    fn reviews_fan_out_only_onto_idle_cores() {
+        let fan_out = FanOut {
+            cores: 2,
+            busy: Arc::default(),
+        };
+        let (parts, first) = fan_out.enter(4);
+        assert_eq!(parts, 2, "idle machine: one part per core");
+        let (parts, second) = fan_out.enter(4);
+        assert_eq!(parts, 1, "one core busy: run on one thread");
+        let (parts, third) = fan_out.enter(4);
+        assert_eq!(parts, 1, "overloaded: never zero parts");
+        drop((first, second, third));
+        assert_eq!(fan_out.enter(1).0, 1, "no more parts than plugins");
+        assert_eq!(fan_out.enter(0).0, 1);
+        let single = FanOut {
+            cores: 1,
+            busy: Arc::default(),
+        };
+        assert_eq!(single.enter(4).0, 1);
     }
 
     #[test]
