@@ -329,18 +329,26 @@ impl TracePipeline {
         let key = window.key.clone();
         let meta = WindowMeta::of(&window);
         let subject = Arc::new(Subject::Traces(window.spans));
-        let (a, s) = (active.clone(), subject.clone());
-        let composed = match tokio::task::spawn_blocking(move || a.set.evaluate(&s)).await {
-            Ok(c) => c,
+        let (a, s, m) = (active.clone(), subject.clone(), meta.clone());
+        let audited = self.audit.is_some();
+        // The audit record of a large window is real work (every span is
+        // copied and hashed): build it on the blocking pool, and only when
+        // there is an audit trail to write it to.
+        let judged = tokio::task::spawn_blocking(move || {
+            let composed = a.set.evaluate(&s);
+            let body = audited.then(|| window_audit_body(&a, &s, &composed, &m));
+            (composed, body)
+        });
+        let (composed, body) = match judged.await {
+            Ok(judged) => judged,
             Err(e) => {
                 tracing::error!("trace window evaluation task failed: {e}");
                 self.in_flight.fetch_sub(n, Ordering::AcqRel);
                 return;
             }
         };
-        let body = window_audit_body(&active, &subject, &composed, &meta);
-        let seq = match &self.audit {
-            Some(audit) => {
+        let seq = match (&self.audit, body) {
+            (Some(audit), Some(body)) => {
                 let durability = active.set.policy_set().audit.durability;
                 match crate::webhook::append_audit(audit, &self.metrics, body, durability).await {
                     Ok(head) => Some(head.seq),
@@ -350,7 +358,7 @@ impl TracePipeline {
                     }
                 }
             }
-            None => None,
+            _ => None,
         };
         let namespace = key.namespace.as_deref().unwrap_or("");
         self.metrics.plugins(&composed, |p, m| {
