@@ -1,6 +1,23 @@
-//! # gavel-bench: gavel against native Rust, Rego and CEL
+//! # gavel-bench: gavel's benchmarks (issue #7)
 //!
-//! Benchmark 1 of issue #7: the per-evaluation cost of one admission policy
+//! Four benchmarks, one binary each, every one printing its numbers next to
+//! a baseline measured in the same run:
+//!
+//! 1. `compare`: one policy four ways, per evaluation (below);
+//! 2. `load`: `gavel serve`'s webhook end to end under closed- and
+//!    open-loop load, against a floor webhook ([`admission`], [`load`]);
+//! 3. `ingest`: `/v1/traces` span throughput and window-close latency,
+//!    against decoding and mapping in-process ([`ingest`], [`prom`]);
+//! 4. `startup`: spawn to ready, cold and warm compile cache, against
+//!    `gavel --version`.
+//!
+//! Benchmarks 2–4 drive the release `gavel` binary as a child process
+//! ([`daemon`]: free port, pinning, `/readyz`, RSS from `/proc`) over HTTP
+//! ([`client`]).
+//!
+//! ## Benchmark 1: one policy four ways
+//!
+//! The per-evaluation cost of one admission policy
 //! written four ways and run on the same AdmissionReview bodies:
 //!
 //! - (a) [`native`]: plain Rust in the host process, the floor;
@@ -30,11 +47,17 @@ use std::fmt;
 use anyhow::{Context, bail};
 pub use gavel_core::Decision;
 
+pub mod admission;
 pub mod cel;
+pub mod client;
+pub mod daemon;
 pub mod fixtures;
 pub mod gavel;
+pub mod ingest;
+pub mod load;
 pub mod measure;
 pub mod native;
+pub mod prom;
 pub mod rego;
 
 /// What an engine decided about one request.
