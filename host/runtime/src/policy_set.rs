@@ -126,7 +126,7 @@ impl PolicySetRuntime {
     /// is for, and the subject as each distinct input grant shows it (made
     /// once, not once per plugin: plugins usually share the default grant).
     /// To evaluate plugins on several threads, prepare once and hand each
-    /// thread the preparation, then [`compose`] the reports in plugin order.
+    /// thread the preparation, then [`compose()`] the reports in plugin order.
     pub fn prepare(&self, subject: &Subject) -> Prepared {
         let kind = subject.kind();
         let mut grants: Vec<&Omit> = Vec::new();
