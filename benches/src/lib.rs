@@ -60,6 +60,17 @@ pub mod native;
 pub mod prom;
 pub mod rego;
 
+/// A bench binary's exit: the error and its causes on stderr, status 2.
+pub fn exit(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
 /// What an engine decided about one request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {

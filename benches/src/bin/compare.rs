@@ -59,13 +59,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    gavel_bench::exit(run(Args::parse()))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
@@ -168,28 +162,8 @@ fn row(policy: Policy, input: &fixtures::Input, answer: &str, stats: &[Stats]) {
 
 fn header(inputs: &[fixtures::Input], full_input: bool, no_fuel: bool) {
     let optimised = !cfg!(debug_assertions);
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "unknown".into());
     println!("gavel-bench compare: per-evaluation cost, one policy four ways");
-    println!(
-        "machine: {cores} cores available ({cpu}), Linux {kernel}; build: {}",
-        if optimised {
-            "optimised (release)"
-        } else {
-            "UNOPTIMISED (debug)"
-        }
-    );
+    println!("{}", gavel_bench::daemon::machine());
     if !optimised {
         eprintln!(
             "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\

@@ -71,13 +71,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    gavel_bench::exit(run(Args::parse()))
 }
 
 /// A policy set to run: a label, and the directory (none: the built-in one).

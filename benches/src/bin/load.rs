@@ -121,13 +121,7 @@ fn main() -> ExitCode {
         Some(port) => floor(port),
         None => bench(args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    gavel_bench::exit(result)
 }
 
 /// The floor server process: sized by its affinity mask, as gavel's runtime.

@@ -41,13 +41,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    match run(Args::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    gavel_bench::exit(run(Args::parse()))
 }
 
 /// One start: spawn to ready, and the RSS once ready.
