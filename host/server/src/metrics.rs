@@ -13,8 +13,9 @@ use std::time::Duration;
 pub const MAX_PLUGIN_SERIES: usize = 2000;
 
 /// Histogram buckets, seconds: 100 µs to 10 s.
-const BUCKETS: [f64; 14] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 2.5, 10.0,
+const BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
 
 #[derive(Default, Clone)]
