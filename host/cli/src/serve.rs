@@ -55,9 +55,10 @@ pub(crate) struct ServeArgs {
     /// What to answer when the deadline passes.
     #[arg(long, value_enum, default_value_t = OnTimeout::FailClosed, env = "GAVEL_ON_TIMEOUT")]
     on_timeout: OnTimeout,
-    /// Most evaluations at once.
-    #[arg(long, default_value_t = 64, env = "GAVEL_MAX_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..))]
-    max_concurrency: u64,
+    /// Most reviews evaluated at once. Default: twice the cores gavel may
+    /// run on (more only stretches each plugin's wall-clock time).
+    #[arg(long, value_name = "N", env = "GAVEL_MAX_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..))]
+    max_concurrency: Option<u64>,
     /// How often the policy directory and TLS files are checked, milliseconds.
     #[arg(
         long,
@@ -108,7 +109,9 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         OnTimeout::FailClosed => TimeoutPolicy::FailClosed,
         OnTimeout::FailOpen => TimeoutPolicy::FailOpen,
     };
-    options.max_concurrency = usize::try_from(args.max_concurrency).unwrap_or(usize::MAX);
+    if let Some(n) = args.max_concurrency {
+        options.max_concurrency = usize::try_from(n).unwrap_or(usize::MAX);
+    }
     options.reload_interval = Duration::from_millis(args.reload_interval_ms.max(100));
     options.action_sink = args
         .action_sink

@@ -53,7 +53,10 @@ pub struct ServeOptions {
     pub eval_timeout: Duration,
     /// What to answer past the deadline.
     pub timeout_policy: TimeoutPolicy,
-    /// Most evaluations running at once.
+    /// Most reviews evaluated at once. Default: twice the cores this
+    /// process may run on. Evaluation is CPU-bound, so more at once adds no
+    /// throughput; it only stretches every plugin's wall-clock time towards
+    /// its deadline (`timeoutMs`) while reviews share the cores.
     pub max_concurrency: usize,
     /// How often the policy directory and TLS files are checked for changes.
     pub reload_interval: Duration,
@@ -75,7 +78,7 @@ impl ServeOptions {
             tls: None,
             eval_timeout: Duration::from_secs(8),
             timeout_policy: TimeoutPolicy::FailClosed,
-            max_concurrency: 64,
+            max_concurrency: 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
             reload_interval: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(20),
             action_sink: None,
