@@ -342,3 +342,64 @@ fn plugins_see_the_object_their_input_grant_shows() {
     no_spec["metadata"]["annotations"] = json!({});
     assert_eq!(shown[3], no_spec);
 }
+
+#[test]
+fn span_attributes_reach_the_plugin_intact() {
+    use gavel_core::{Attribute, AttributeValue, InferenceSpan, SpanStatus, Subject};
+    let set = PolicyDir::new(&format!("{HEADER}{}", hostile_entry("show-input", "")))
+        .load()
+        .unwrap();
+    let span = |id: &str, attributes: Vec<Attribute>| InferenceSpan {
+        trace_id: "0".repeat(32),
+        span_id: id.into(),
+        parent_span_id: None,
+        service: "chat".into(),
+        namespace: None,
+        model: "m".into(),
+        operation: "chat".into(),
+        start_unix_nano: 1,
+        end_unix_nano: 2,
+        input_tokens: None,
+        output_tokens: None,
+        status: SpanStatus::Ok,
+        gpu_samples: Vec::new(),
+        attributes,
+    };
+    let attr = |key: &str, value| Attribute {
+        key: key.into(),
+        value,
+    };
+    let strs = |v: &[&str]| AttributeValue::StrArray(v.iter().map(|s| s.to_string()).collect());
+    // String arrays in several spans and attributes: the host lowers them
+    // from one list built in span order, so order mistakes would show.
+    let spans = vec![
+        span(
+            "a",
+            vec![
+                attr("r", strs(&["stop"])),
+                attr("i", AttributeValue::IntArray(vec![1, 2])),
+                attr("s", strs(&[])),
+            ],
+        ),
+        span("b", vec![attr("f", AttributeValue::FloatArray(vec![0.5]))]),
+        span(
+            "c",
+            vec![
+                attr("r", strs(&["length", "stop"])),
+                attr("j", AttributeValue::Json("{\"k\":1}".into())),
+            ],
+        ),
+    ];
+    let c = set.evaluate(&Subject::Traces(spans));
+    let Outcome::Verdict(v) = &c.plugins[0].outcome else {
+        panic!("{:?}", c.plugins[0].outcome)
+    };
+    let shown = &v.findings[0].message;
+    for expected in [
+        r#"a: [Attribute { key: "r", value: AttributeValue::StrArray(["stop"]) }, Attribute { key: "i", value: AttributeValue::IntArray([1, 2]) }, Attribute { key: "s", value: AttributeValue::StrArray([]) }]"#,
+        r#"b: [Attribute { key: "f", value: AttributeValue::FloatArray([0.5]) }]"#,
+        r#"c: [Attribute { key: "r", value: AttributeValue::StrArray(["length", "stop"]) }, Attribute { key: "j", value: AttributeValue::Json("{\"k\":1}") }]"#,
+    ] {
+        assert!(shown.contains(expected), "{expected}\nnot in\n{shown}");
+    }
+}

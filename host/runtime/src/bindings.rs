@@ -9,6 +9,11 @@ use crate::store::{LogLevel, StoreState};
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "plugin",
+    // Parameters borrow: the subject is lowered into the guest straight
+    // from gavel-core's strings, without an intermediate owned copy.
+    ownership: Borrowing {
+        duplicate_if_necessary: true
+    },
 });
 
 pub(crate) use self::{Plugin as PluginBindings, PluginPre as PluginBindingsPre};
@@ -37,33 +42,93 @@ impl gavel::policy::types::Host for StoreState {}
 
 // ------------------------------------------------------------------ subjects
 
-pub(crate) fn subject(s: &core::Subject) -> wit::Subject {
+/// Call `f` with `s` as the borrowed WIT subject. The strings are gavel-core's
+/// own; only the lists of records the WIT types need are built here (they
+/// live on this stack frame).
+pub(crate) fn with_subject<R>(s: &core::Subject, f: impl FnOnce(wit::Subject<'_>) -> R) -> R {
     match s {
-        core::Subject::Admission(r) => wit::Subject::Admission(admission(r)),
-        core::Subject::Manifest(m) => wit::Subject::Manifest(wit::Manifest {
-            path: m.path.clone(),
-            document: m.document.clone(),
-        }),
-        core::Subject::Traces(spans) => wit::Subject::Traces(spans.iter().map(span).collect()),
+        core::Subject::Admission(r) => {
+            let groups: Vec<&str> = r.user_info.groups.iter().map(String::as_str).collect();
+            let values: Vec<Vec<&str>> = r
+                .user_info
+                .extra
+                .iter()
+                .map(|(_, v)| v.iter().map(String::as_str).collect())
+                .collect();
+            let extra: Vec<(&str, &[&str])> = r
+                .user_info
+                .extra
+                .iter()
+                .zip(&values)
+                .map(|((k, _), v)| (k.as_str(), v.as_slice()))
+                .collect();
+            f(wit::Subject::Admission(admission(r, &groups, &extra)))
+        }
+        core::Subject::Manifest(m) => f(wit::Subject::Manifest(wit::Manifest {
+            path: &m.path,
+            document: &m.document,
+        })),
+        core::Subject::Traces(spans) => {
+            // Three levels of borrowed lists: string arrays inside
+            // attributes inside spans, each built before what points at it.
+            let str_arrays: Vec<Vec<&str>> = spans
+                .iter()
+                .flat_map(|s| &s.attributes)
+                .filter_map(|a| match &a.value {
+                    core::AttributeValue::StrArray(v) => {
+                        Some(v.iter().map(String::as_str).collect())
+                    }
+                    _ => None,
+                })
+                .collect();
+            let mut next_array = str_arrays.iter();
+            let attributes: Vec<Vec<wit::Attribute<'_>>> = spans
+                .iter()
+                .map(|s| {
+                    s.attributes
+                        .iter()
+                        .map(|a| wit::Attribute {
+                            key: &a.key,
+                            value: attribute_value(&a.value, &mut next_array),
+                        })
+                        .collect()
+                })
+                .collect();
+            let samples: Vec<Vec<wit::GpuSample<'_>>> = spans
+                .iter()
+                .map(|s| s.gpu_samples.iter().map(gpu_sample).collect())
+                .collect();
+            let spans: Vec<wit::InferenceSpan<'_>> = spans
+                .iter()
+                .zip(&attributes)
+                .zip(&samples)
+                .map(|((s, attributes), samples)| span(s, attributes, samples))
+                .collect();
+            f(wit::Subject::Traces(&spans))
+        }
     }
 }
 
-fn admission(r: &core::AdmissionRequest) -> wit::AdmissionRequest {
+fn admission<'a>(
+    r: &'a core::AdmissionRequest,
+    groups: &'a [&'a str],
+    extra: &'a [(&'a str, &'a [&'a str])],
+) -> wit::AdmissionRequest<'a> {
     wit::AdmissionRequest {
-        uid: r.uid.clone(),
+        uid: &r.uid,
         kind: wit::GroupVersionKind {
-            group: r.kind.group.clone(),
-            version: r.kind.version.clone(),
-            kind: r.kind.kind.clone(),
+            group: &r.kind.group,
+            version: &r.kind.version,
+            kind: &r.kind.kind,
         },
         resource: wit::GroupVersionResource {
-            group: r.resource.group.clone(),
-            version: r.resource.version.clone(),
-            resource: r.resource.resource.clone(),
+            group: &r.resource.group,
+            version: &r.resource.version,
+            resource: &r.resource.resource,
         },
-        sub_resource: r.sub_resource.clone(),
-        namespace: r.namespace.clone(),
-        name: r.name.clone(),
+        sub_resource: r.sub_resource.as_deref(),
+        namespace: r.namespace.as_deref(),
+        name: r.name.as_deref(),
         operation: match r.operation {
             core::Operation::Create => wit::Operation::Create,
             core::Operation::Update => wit::Operation::Update,
@@ -71,26 +136,65 @@ fn admission(r: &core::AdmissionRequest) -> wit::AdmissionRequest {
             core::Operation::Connect => wit::Operation::Connect,
         },
         user_info: wit::UserInfo {
-            username: r.user_info.username.clone(),
-            uid: r.user_info.uid.clone(),
-            groups: r.user_info.groups.clone(),
-            extra: r.user_info.extra.clone(),
+            username: &r.user_info.username,
+            uid: &r.user_info.uid,
+            groups,
+            extra,
         },
         dry_run: r.dry_run,
-        object: r.object.clone(),
-        old_object: r.old_object.clone(),
+        object: r.object.as_deref(),
+        old_object: r.old_object.as_deref(),
     }
 }
 
-fn span(s: &core::InferenceSpan) -> wit::InferenceSpan {
+fn attribute_value<'a>(
+    v: &'a core::AttributeValue,
+    str_arrays: &mut std::slice::Iter<'a, Vec<&'a str>>,
+) -> wit::AttributeValue<'a> {
+    match v {
+        core::AttributeValue::Str(v) => wit::AttributeValue::Str(v),
+        core::AttributeValue::Int(v) => wit::AttributeValue::Int(*v),
+        core::AttributeValue::Float(v) => wit::AttributeValue::Float(*v),
+        core::AttributeValue::Boolean(v) => wit::AttributeValue::Boolean(*v),
+        core::AttributeValue::StrArray(_) => {
+            // Architecture Invariant: `with_subject` collected one array per
+            // StrArray attribute, in the same order as this walk.
+            let array = str_arrays
+                .next()
+                .expect("one string array per StrArray attribute");
+            wit::AttributeValue::StrArray(array)
+        }
+        core::AttributeValue::IntArray(v) => wit::AttributeValue::IntArray(v),
+        core::AttributeValue::FloatArray(v) => wit::AttributeValue::FloatArray(v),
+        core::AttributeValue::Json(v) => wit::AttributeValue::Json(v),
+    }
+}
+
+fn gpu_sample(g: &core::GpuSample) -> wit::GpuSample<'_> {
+    wit::GpuSample {
+        time_unix_nano: g.time_unix_nano,
+        gpu: &g.gpu,
+        model: &g.model,
+        mig_profile: g.mig_profile.as_deref(),
+        utilization_percent: g.utilization_percent,
+        memory_used_bytes: g.memory_used_bytes,
+        power_watts: g.power_watts,
+    }
+}
+
+fn span<'a>(
+    s: &'a core::InferenceSpan,
+    attributes: &'a [wit::Attribute<'a>],
+    gpu_samples: &'a [wit::GpuSample<'a>],
+) -> wit::InferenceSpan<'a> {
     wit::InferenceSpan {
-        trace_id: s.trace_id.clone(),
-        span_id: s.span_id.clone(),
-        parent_span_id: s.parent_span_id.clone(),
-        service: s.service.clone(),
-        namespace: s.namespace.clone(),
-        model: s.model.clone(),
-        operation: s.operation.clone(),
+        trace_id: &s.trace_id,
+        span_id: &s.span_id,
+        parent_span_id: s.parent_span_id.as_deref(),
+        service: &s.service,
+        namespace: s.namespace.as_deref(),
+        model: &s.model,
+        operation: &s.operation,
         start_unix_nano: s.start_unix_nano,
         end_unix_nano: s.end_unix_nano,
         input_tokens: s.input_tokens,
@@ -100,38 +204,8 @@ fn span(s: &core::InferenceSpan) -> wit::InferenceSpan {
             core::SpanStatus::Ok => wit::SpanStatus::Ok,
             core::SpanStatus::Error => wit::SpanStatus::Error,
         },
-        gpu_samples: s
-            .gpu_samples
-            .iter()
-            .map(|g| wit::GpuSample {
-                time_unix_nano: g.time_unix_nano,
-                gpu: g.gpu.clone(),
-                model: g.model.clone(),
-                mig_profile: g.mig_profile.clone(),
-                utilization_percent: g.utilization_percent,
-                memory_used_bytes: g.memory_used_bytes,
-                power_watts: g.power_watts,
-            })
-            .collect(),
-        attributes: s
-            .attributes
-            .iter()
-            .map(|a| wit::Attribute {
-                key: a.key.clone(),
-                value: match &a.value {
-                    core::AttributeValue::Str(v) => wit::AttributeValue::Str(v.clone()),
-                    core::AttributeValue::Int(v) => wit::AttributeValue::Int(*v),
-                    core::AttributeValue::Float(v) => wit::AttributeValue::Float(*v),
-                    core::AttributeValue::Boolean(v) => wit::AttributeValue::Boolean(*v),
-                    core::AttributeValue::StrArray(v) => wit::AttributeValue::StrArray(v.clone()),
-                    core::AttributeValue::IntArray(v) => wit::AttributeValue::IntArray(v.clone()),
-                    core::AttributeValue::FloatArray(v) => {
-                        wit::AttributeValue::FloatArray(v.clone())
-                    }
-                    core::AttributeValue::Json(v) => wit::AttributeValue::Json(v.clone()),
-                },
-            })
-            .collect(),
+        gpu_samples,
+        attributes,
     }
 }
 

@@ -169,9 +169,10 @@ impl Plugin {
                 dropped_logs: 0,
             };
         }
-        let wit_subject = bindings::subject(subject);
-        let (result, run) = self.run(limits, |b, store| {
-            b.call_evaluate(store, &wit_subject, settings)
+        let (result, run) = bindings::with_subject(subject, |wit_subject| {
+            self.run(limits, |b, store| {
+                b.call_evaluate(store, wit_subject, settings)
+            })
         });
         let outcome = match result {
             Ok(Ok(verdict)) => match check_output(bindings::verdict(verdict), limits) {

@@ -30,7 +30,7 @@
 //! | `random`    | `random: getrandom: <32 hex digits>` (or `random: getrandom: error: <error>`, or `random: getrandom: unavailable`), then `random: hashmap: <32 hex digits>` (std's `RandomState` seed, hashed) |
 //! | `socket`    | `socket: error: <error>` or `socket: ok: connected to 127.0.0.1:80`               |
 //!
-//! | `show-input` | `show-input: <the admission object or manifest document, as received>`          |
+//! | `show-input` | `show-input: <the admission object or manifest document, as received; for traces, each span's id and attributes (Debug)>` |
 //!
 //! `none` (the default) allows. Unknown attacks are invalid settings.
 
@@ -112,7 +112,11 @@ impl Plugin for Hostile {
                 let text = match subject {
                     Subject::Admission(r) => r.object.unwrap_or_default(),
                     Subject::Manifest(m) => m.document,
-                    Subject::Traces(_) => String::new(),
+                    Subject::Traces(spans) => spans
+                        .iter()
+                        .map(|s| format!("{}: {:?}", s.span_id, s.attributes))
+                        .collect::<Vec<_>>()
+                        .join("; "),
                 };
                 observed(&[format!("show-input: {text}")])
             }
