@@ -70,6 +70,9 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let runtime = policy::runtime()?;
     let plugin = runtime.load_plugin(&args.plugin, &bytes)?;
     let limits = Limits::default();
+    // What a plugin entry with the default input grant is shown.
+    let shown = subject.project(&gavel_core::Omit::default_set());
+    let subject = shown.unwrap_or(subject);
     if let Outcome::Failed(f) = plugin.evaluate(&subject, &args.settings, &limits).outcome {
         bail!("the plugin fails on this subject, nothing to measure: {f}");
     }

@@ -56,8 +56,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_enum, default_value_t = OnTimeout::FailClosed, env = "GAVEL_ON_TIMEOUT")]
     on_timeout: OnTimeout,
     /// Most reviews evaluated at once. Default: twice the cores gavel may
-    /// run on (more only stretches each plugin's wall-clock time).
-    #[arg(long, value_name = "N", env = "GAVEL_MAX_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..))]
+    /// run on, at most 64 (more only stretches each plugin's wall-clock time).
+    #[arg(long, value_name = "N", env = "GAVEL_MAX_CONCURRENCY", value_parser = clap::value_parser!(u64).range(1..=4096))]
     max_concurrency: Option<u64>,
     /// How often the policy directory and TLS files are checked, milliseconds.
     #[arg(
@@ -119,7 +119,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .map(gavel_server::actions::SinkConfig::parse)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let mut builder = RuntimeBuilder::new();
+    // Room in the instance pool for every evaluation that can be alive at
+    // once: the reviews, the extra parts of reviews spread over idle
+    // cores, the trace windows, and loading a policy set.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let instances = options.max_concurrency + cores + gavel_server::traces::WINDOW_WORKERS + 8;
+    let mut builder = RuntimeBuilder::new()
+        .max_concurrent_instances(u32::try_from(instances.max(128)).unwrap_or(u32::MAX));
     if let Some(dir) = args.cache_dir.or_else(crate::policy::cache_dir) {
         builder = builder.cache_dir(dir);
     }

@@ -11,10 +11,11 @@
 //! says otherwise.
 //!
 //! [`Omit::apply`] works on the JSON text without building a tree: it copies
-//! the text through, compacted, and skips the omitted members. It expects
-//! text that a JSON parser has already accepted (the host validates every
-//! object as it parses the envelope); on anything else it returns the text
-//! unchanged.
+//! the text through and skips the omitted members. It does not validate:
+//! it expects text a JSON parser has already accepted (the host validates
+//! every object as it parses the envelope). On text that is not JSON it
+//! never panics, and either returns it unchanged or cuts what it can
+//! recognise.
 
 use std::borrow::Cow;
 
@@ -23,6 +24,10 @@ pub const DEFAULT_OMIT: [&str; 2] = [
     "/metadata/managedFields",
     "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration",
 ];
+
+/// Most tokens in one pointer: deeper than any object serde_json parses
+/// (its nesting limit is 128), and a bound on the trie's recursion.
+pub const MAX_POINTER_TOKENS: usize = 64;
 
 /// A set of JSON pointers whose object members are left out.
 ///
@@ -115,6 +120,12 @@ fn parse_pointer(pointer: &str) -> Result<Vec<String>, String> {
             "`{pointer}` is not a JSON pointer: start it with `/`, for example `/metadata/managedFields`"
         ));
     };
+    if rest.split('/').count() > MAX_POINTER_TOKENS {
+        return Err(format!(
+            "`{}…` has more than {MAX_POINTER_TOKENS} tokens: no object nests that deep",
+            pointer.chars().take(40).collect::<String>()
+        ));
+    }
     rest.split('/')
         .map(|token| {
             let mut out = String::with_capacity(token.len());
@@ -165,18 +176,16 @@ impl Writer<'_> {
                 return None;
             }
             let value_start = ws(b, i + 1);
-            let key = &self.text[key_start + 1..key_end - 1];
-            let matched: Vec<&Node> = if nodes.iter().all(|n| n.children.is_empty()) {
-                Vec::new()
-            } else {
-                let key = unescape(key)?;
-                nodes
-                    .iter()
-                    .flat_map(|n| &n.children)
-                    .filter(|(token, _)| token == "*" || *token == key)
-                    .map(|(_, node)| node)
-                    .collect()
-            };
+            // A name that does not decode (a lone surrogate escape, which
+            // serde_json's validation lets through) equals no token, but
+            // `*` still matches it.
+            let key = unescape(&self.text[key_start + 1..key_end - 1]);
+            let matched: Vec<&Node> = nodes
+                .iter()
+                .flat_map(|n| &n.children)
+                .filter(|(token, _)| token == "*" || key.as_deref() == Some(token.as_str()))
+                .map(|(_, node)| node)
+                .collect();
             let value_end = if matched.iter().any(|n| n.remove) {
                 self.removed = true;
                 value_end(b, value_start)?
@@ -218,7 +227,7 @@ impl Writer<'_> {
             let matched: Vec<&Node> = nodes
                 .iter()
                 .flat_map(|n| &n.children)
-                .filter(|(token, _)| token == "*" || token.parse() == Ok(index))
+                .filter(|(token, _)| token == "*" || array_index(token) == Some(index))
                 .map(|(_, node)| node)
                 .collect();
             i = ws(b, self.value(i, &matched)?);
@@ -247,6 +256,15 @@ impl Writer<'_> {
             }
         }
     }
+}
+
+/// The array index a pointer token names: RFC 6901 allows `0` and digits
+/// without a leading zero, nothing else (no `+0`, no `01`).
+fn array_index(token: &str) -> Option<usize> {
+    let digits = !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit());
+    (digits && (token == "0" || !token.starts_with('0')))
+        .then(|| token.parse().ok())
+        .flatten()
 }
 
 /// A member name's text between its quotes, unescaped.
@@ -371,7 +389,7 @@ mod tests {
                 }
                 Value::Array(items) if !rest.is_empty() => {
                     for (i, item) in items.iter_mut().enumerate() {
-                        if first == "*" || first.parse() == Ok(i) {
+                        if first == "*" || array_index(first) == Some(i) {
                             remove(item, rest);
                         }
                     }
@@ -524,7 +542,42 @@ mod tests {
     }
 
     #[test]
+    fn undecodable_names_match_only_wildcards() {
+        // serde_json accepts a lone surrogate in a raw value it skips.
+        let text = r#"{"\ud800":{"x":1},"metadata":{"managedFields":[1],"\udc00":2}}"#;
+        assert!(serde_json::from_str::<&serde_json::value::RawValue>(text).is_ok());
+        let omit = Omit::default_set();
+        assert_eq!(
+            omit.apply(text),
+            r#"{"\ud800":{"x":1},"metadata":{"\udc00":2}}"#
+        );
+        let omit = Omit::new(&["/*/x", "/metadata/*"]).unwrap();
+        assert_eq!(omit.apply(text), r#"{"\ud800":{},"metadata":{}}"#);
+    }
+
+    #[test]
+    fn array_indexes_are_rfc_6901() {
+        let text = r#"{"a":[{"k":1},{"k":2}]}"#;
+        check(text, &["/a/1/k"]);
+        check(text, &["/a/0/k"]);
+        for not_an_index in ["/a/+0/k", "/a/01/k", "/a/-/k", "/a//k"] {
+            assert_eq!(
+                Omit::new(&[not_an_index]).unwrap().apply(text),
+                text,
+                "{not_an_index}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_pointers_are_named() {
+        let deep = "/a".repeat(MAX_POINTER_TOKENS + 1);
+        assert!(
+            Omit::new(&[deep])
+                .unwrap_err()
+                .contains("more than 64 tokens")
+        );
+        assert!(Omit::new(&["/a".repeat(MAX_POINTER_TOKENS)]).is_ok());
         assert!(
             Omit::new(&["metadata"])
                 .unwrap_err()

@@ -94,6 +94,7 @@ pub(crate) fn with_subject<R>(s: &core::Subject, f: impl FnOnce(wit::Subject<'_>
                         .collect()
                 })
                 .collect();
+            debug_assert!(next_array.next().is_none(), "string arrays left over");
             let samples: Vec<Vec<wit::GpuSample<'_>>> = spans
                 .iter()
                 .map(|s| s.gpu_samples.iter().map(gpu_sample).collect())

@@ -177,9 +177,35 @@ impl PolicySetRuntime {
         }
     }
 
-    /// How many plugins [`Self::prepare`] found subscribed to the subject.
-    pub fn subscribed(&self, prepared: &Prepared) -> usize {
-        prepared.group.iter().flatten().count()
+    /// The plugins (policy-set indexes) [`Self::prepare`] found subscribed
+    /// to the subject's kind, in order.
+    pub fn subscribed(&self, prepared: &Prepared) -> Vec<usize> {
+        (0..self.plugins.len())
+            .filter(|&i| prepared.group.get(i).copied().flatten().is_some())
+            .collect()
+    }
+
+    /// The report of plugin `index` when its evaluation could not run to an
+    /// outcome (the task running it failed): `failure` under the plugin's
+    /// own failure policy, or [`Outcome::Skipped`] if it was not subscribed.
+    pub fn failed_report(
+        &self,
+        index: usize,
+        prepared: &Prepared,
+        failure: gavel_core::Failure,
+    ) -> PluginReport {
+        let p = &self.plugins[index];
+        let subscribed = prepared.group.get(index).copied().flatten().is_some();
+        PluginReport {
+            name: p.entry.name.clone(),
+            grant: p.grant(),
+            outcome: match subscribed {
+                true => Outcome::Failed(failure),
+                false => Outcome::Skipped,
+            },
+            effect: None,
+            duration: Duration::ZERO,
+        }
     }
 
     /// The policy set as written.

@@ -168,8 +168,8 @@ fn spawn_epoch_ticker(engine: &Engine) {
             }
         });
     if let Err(e) = spawned {
-        // Without a ticker deadlines never fire, but fuel still bounds every
-        // evaluation; say so loudly rather than refuse to start.
+        // Without a ticker deadlines never fire; fuel, when metered, still
+        // bounds every evaluation. Say so loudly rather than refuse to start.
         tracing::error!(
             "cannot start the epoch ticker thread, plugin deadlines will not be enforced: {e}"
         );

@@ -54,7 +54,7 @@ pub struct ServeOptions {
     /// What to answer past the deadline.
     pub timeout_policy: TimeoutPolicy,
     /// Most reviews evaluated at once. Default: twice the cores this
-    /// process may run on. Evaluation is CPU-bound, so more at once adds no
+    /// process may run on, at most 64. Evaluation is CPU-bound, so more at once adds no
     /// throughput; it only stretches every plugin's wall-clock time towards
     /// its deadline (`timeoutMs`) while reviews share the cores.
     pub max_concurrency: usize,
@@ -78,7 +78,8 @@ impl ServeOptions {
             tls: None,
             eval_timeout: Duration::from_secs(8),
             timeout_policy: TimeoutPolicy::FailClosed,
-            max_concurrency: 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_concurrency: (2 * std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .min(64),
             reload_interval: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(20),
             action_sink: None,

@@ -81,14 +81,15 @@ pub struct Webhook {
 
 /// Evaluating one review's plugins on several threads lowers its latency
 /// when cores are idle, and costs throughput (a thread hand-off per part)
-/// when they are not. So a review fans out only while fewer reviews are
-/// being evaluated than there are cores; under load each review runs its
-/// plugins one after the other on one thread.
+/// when they are not. So a review is split only over cores no evaluation
+/// is using; under load each review runs its plugins one after the other
+/// on one thread. Counting threads, not reviews, keeps the instances alive
+/// at once below `--max-concurrency` plus the core count.
 #[derive(Debug, Clone)]
 pub struct FanOut {
     /// Cores to spread over; 1 never fans out.
     pub cores: usize,
-    /// Reviews being evaluated now.
+    /// Evaluation threads running now.
     pub busy: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -102,23 +103,32 @@ impl FanOut {
     }
 
     /// How many parts to split a review with `plugins` subscribed plugins
-    /// into, counting it as busy until the guard drops.
+    /// into, counting their threads as busy until the guard drops.
     fn enter(&self, plugins: usize) -> (usize, BusyGuard) {
         use std::sync::atomic::Ordering;
-        let before = self.busy.fetch_add(1, Ordering::AcqRel);
-        let idle = self.cores.saturating_sub(before);
-        (idle.min(plugins).max(1), BusyGuard(self.busy.clone()))
+        let parts = |busy: usize| self.cores.saturating_sub(busy).min(plugins).max(1);
+        let before = self
+            .busy
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| Some(b + parts(b)))
+            .unwrap_or_else(|b| b);
+        let parts = parts(before);
+        (parts, BusyGuard(self.busy.clone(), parts))
     }
 }
 
-/// Counts a review as busy while alive.
-struct BusyGuard(Arc<std::sync::atomic::AtomicUsize>);
+/// Counts a review's threads as busy while alive.
+struct BusyGuard(Arc<std::sync::atomic::AtomicUsize>, usize);
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.0
+            .fetch_sub(self.1, std::sync::atomic::Ordering::AcqRel);
     }
 }
+
+/// Projecting an object larger than this is done on the blocking pool, not
+/// on the tokio worker that received the review.
+const PREPARE_INLINE_BYTES: usize = 256 << 10;
 
 /// One plugin's part in an audit record.
 #[derive(Serialize)]
@@ -170,37 +180,73 @@ impl Webhook {
         let deadline = tokio::time::Instant::now() + self.eval_timeout;
         let work = async {
             let permit = self.permits.clone().acquire_owned().await;
+            let prepared = if subject.approximate_size() <= PREPARE_INLINE_BYTES {
+                Arc::new(active.set.prepare(&subject))
+            } else {
+                let (active, subject) = (active.clone(), subject.clone());
+                match tokio::task::spawn_blocking(move || active.set.prepare(&subject)).await {
+                    Ok(prepared) => Arc::new(prepared),
+                    Err(join) => return Err(join),
+                }
+            };
             let set = &active.set;
-            let prepared = Arc::new(set.prepare(&subject));
-            let (parts, busy) = self.fan_out.enter(set.subscribed(&prepared));
+            let subscribed = set.subscribed(&prepared);
+            let (parts, busy) = self.fan_out.enter(subscribed.len());
             // Held by every task, so that work still running past the
             // deadline keeps counting against the concurrency bound.
             let held = Arc::new((permit, busy));
-            let plugins = set.plugins().len();
-            // Contiguous ranges of plugins, one blocking task each; the
-            // reports are composed in policy-set order.
-            let per_part = plugins.div_ceil(parts).max(1);
-            let tasks: Vec<_> = (0..plugins)
-                .step_by(per_part)
-                .map(|start| {
-                    let (active, prepared, subject, held) = (
+            // The subscribed plugins in contiguous runs, one blocking task
+            // each; the others are skipped. Reports are composed in
+            // policy-set order.
+            let per_part = subscribed.len().div_ceil(parts).max(1);
+            let tasks: Vec<(Vec<usize>, _)> = subscribed
+                .chunks(per_part)
+                .map(|chunk| {
+                    let chunk = chunk.to_vec();
+                    let (active, prepared, subject, held, mine) = (
                         active.clone(),
                         prepared.clone(),
                         subject.clone(),
                         held.clone(),
+                        chunk.clone(),
                     );
-                    tokio::task::spawn_blocking(move || {
+                    let task = tokio::task::spawn_blocking(move || {
                         let _held = held;
-                        (start..(start + per_part).min(plugins))
-                            .map(|i| active.set.evaluate_plugin(i, &prepared, &subject))
+                        mine.iter()
+                            .map(|&i| active.set.evaluate_plugin(i, &prepared, &subject))
                             .collect::<Vec<_>>()
-                    })
+                    });
+                    (chunk, task)
                 })
                 .collect();
-            let mut reports = Vec::with_capacity(plugins);
-            for task in tasks {
-                reports.extend(task.await?);
+            let mut reports: Vec<Option<gavel_core::PluginReport>> =
+                (0..set.plugins().len()).map(|_| None).collect();
+            for (chunk, task) in tasks {
+                match task.await {
+                    Ok(done) => {
+                        for (i, report) in chunk.iter().zip(done) {
+                            reports[*i] = Some(report);
+                        }
+                    }
+                    // A part that died (a panic in the host) fails its own
+                    // plugins, each under its failure policy; the other
+                    // parts' verdicts still count.
+                    Err(join) => {
+                        tracing::error!("an evaluation task failed: {join}");
+                        for &i in &chunk {
+                            let failure = gavel_core::Failure::new(
+                                gavel_core::FailureKind::Trap,
+                                format!("the host's evaluation task failed: {join}"),
+                            );
+                            reports[i] = Some(set.failed_report(i, &prepared, failure));
+                        }
+                    }
+                }
             }
+            let reports = reports
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| r.unwrap_or_else(|| set.evaluate_plugin(i, &prepared, &subject)));
             Ok::<_, tokio::task::JoinError>(gavel_core::compose(reports))
         };
         match tokio::time::timeout_at(deadline, work).await {
@@ -538,17 +584,26 @@ mod tests {
 
     #[test]
     fn reviews_fan_out_only_onto_idle_cores() {
+        use std::sync::atomic::Ordering;
         let fan_out = FanOut {
-            cores: 2,
+            cores: 4,
             busy: Arc::default(),
         };
-        let (parts, first) = fan_out.enter(4);
-        assert_eq!(parts, 2, "idle machine: one part per core");
-        let (parts, second) = fan_out.enter(4);
-        assert_eq!(parts, 1, "one core busy: run on one thread");
-        let (parts, third) = fan_out.enter(4);
+        let (parts, first) = fan_out.enter(3);
+        assert_eq!(parts, 3, "idle machine: a part per plugin, up to the cores");
+        let (parts, second) = fan_out.enter(3);
+        assert_eq!(parts, 1, "one core left");
+        let (parts, third) = fan_out.enter(3);
         assert_eq!(parts, 1, "overloaded: never zero parts");
-        drop((first, second, third));
+        assert_eq!(
+            fan_out.busy.load(Ordering::Acquire),
+            5,
+            "threads, not reviews"
+        );
+        drop(first);
+        assert_eq!(fan_out.busy.load(Ordering::Acquire), 2);
+        drop((second, third));
+        assert_eq!(fan_out.busy.load(Ordering::Acquire), 0);
         assert_eq!(fan_out.enter(1).0, 1, "no more parts than plugins");
         assert_eq!(fan_out.enter(0).0, 1);
         let single = FanOut {

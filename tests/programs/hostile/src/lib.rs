@@ -29,7 +29,6 @@
 //! | `clock`     | `clock: wall=<ns since the Unix epoch> mono_delta=<ns>`, or `clock: unavailable` where the target has no clock |
 //! | `random`    | `random: getrandom: <32 hex digits>` (or `random: getrandom: error: <error>`, or `random: getrandom: unavailable`), then `random: hashmap: <32 hex digits>` (std's `RandomState` seed, hashed) |
 //! | `socket`    | `socket: error: <error>` or `socket: ok: connected to 127.0.0.1:80`               |
-//!
 //! | `show-input` | `show-input: <the admission object or manifest document, as received; for traces, each span's id and attributes (Debug)>` |
 //!
 //! `none` (the default) allows. Unknown attacks are invalid settings.
