@@ -105,6 +105,14 @@ pub struct Prepared {
     group: Vec<Option<usize>>,
 }
 
+impl Prepared {
+    /// The index in `shown` of plugin `index`'s view; `None` when the
+    /// plugin is not subscribed to the subject's kind.
+    fn view(&self, index: usize) -> Option<usize> {
+        self.group.get(index).copied().flatten()
+    }
+}
+
 /// A policy set ready to evaluate subjects. `Send + Sync`; evaluate from as
 /// many threads as you like.
 #[derive(Debug, Clone)]
@@ -160,20 +168,13 @@ impl PolicySetRuntime {
         prepared: &Prepared,
         subject: &Subject,
     ) -> PluginReport {
-        let p = &self.plugins[index];
-        let (outcome, duration) = match prepared.group.get(index).copied().flatten() {
+        match prepared.view(index) {
             Some(g) => {
-                let e = p.evaluate_shown(prepared.shown[g].as_ref().unwrap_or(subject));
-                (e.outcome, e.duration)
+                let shown = prepared.shown[g].as_ref().unwrap_or(subject);
+                let e = self.plugins[index].evaluate_shown(shown);
+                self.report(index, e.outcome, e.duration)
             }
-            None => (Outcome::Skipped, Duration::ZERO),
-        };
-        PluginReport {
-            name: p.entry.name.clone(),
-            grant: p.grant(),
-            outcome,
-            effect: None,
-            duration,
+            None => self.report(index, Outcome::Skipped, Duration::ZERO),
         }
     }
 
@@ -181,7 +182,7 @@ impl PolicySetRuntime {
     /// to the subject's kind, in order.
     pub fn subscribed(&self, prepared: &Prepared) -> Vec<usize> {
         (0..self.plugins.len())
-            .filter(|&i| prepared.group.get(i).copied().flatten().is_some())
+            .filter(|&i| prepared.view(i).is_some())
             .collect()
     }
 
@@ -194,17 +195,22 @@ impl PolicySetRuntime {
         prepared: &Prepared,
         failure: gavel_core::Failure,
     ) -> PluginReport {
+        let outcome = match prepared.view(index) {
+            Some(_) => Outcome::Failed(failure),
+            None => Outcome::Skipped,
+        };
+        self.report(index, outcome, Duration::ZERO)
+    }
+
+    /// Plugin `index`'s report of `outcome`, its effect left to [`compose()`].
+    fn report(&self, index: usize, outcome: Outcome, duration: Duration) -> PluginReport {
         let p = &self.plugins[index];
-        let subscribed = prepared.group.get(index).copied().flatten().is_some();
         PluginReport {
             name: p.entry.name.clone(),
             grant: p.grant(),
-            outcome: match subscribed {
-                true => Outcome::Failed(failure),
-                false => Outcome::Skipped,
-            },
+            outcome,
             effect: None,
-            duration: Duration::ZERO,
+            duration,
         }
     }
 
