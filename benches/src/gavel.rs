@@ -47,6 +47,16 @@ pub fn set_no_fuel(no_fuel: bool) {
     NO_FUEL.store(no_fuel, Ordering::Relaxed);
 }
 
+/// Whether [`Gavel::new`] pre-initialises the plugin with its settings.
+static NO_PREINIT: AtomicBool = AtomicBool::new(false);
+
+/// Evaluate plugins as compiled, without pre-initialising them with their
+/// settings (`RuntimeBuilder::preinitialize(false)`): each evaluation then
+/// parses the settings JSON, as before pre-initialisation existed.
+pub fn set_no_preinit(no_preinit: bool) {
+    NO_PREINIT.store(no_preinit, Ordering::Relaxed);
+}
+
 /// The process's one runtime, as an embedder shares one (default
 /// configuration: pooling allocator, copy-on-write images, keep-resident
 /// memory, `pagemap_scan`).
@@ -55,7 +65,9 @@ pub fn runtime() -> anyhow::Result<Runtime> {
     if let Some(r) = RUNTIME.get() {
         return Ok(r.clone());
     }
-    let mut builder = RuntimeBuilder::new().fuel(!NO_FUEL.load(Ordering::Relaxed));
+    let mut builder = RuntimeBuilder::new()
+        .fuel(!NO_FUEL.load(Ordering::Relaxed))
+        .preinitialize(!NO_PREINIT.load(Ordering::Relaxed));
     match MAX_INSTANCES.load(Ordering::Relaxed) {
         0 => {}
         n => builder = builder.max_concurrent_instances(n).max_memory_mib(64),
@@ -83,10 +95,12 @@ pub struct Gavel {
 }
 
 impl Gavel {
-    /// Load the plugin of `policy` and check its settings, as loading a
-    /// policy set does.
+    /// Load the plugin of `policy`, check its settings and pre-initialise it
+    /// with them, as loading a policy set does.
     pub fn new(policy: Policy) -> anyhow::Result<Self> {
-        let plugin = runtime()?.load_plugin(policy.name(), &component(policy.name())?)?;
+        let runtime = runtime()?;
+        let bytes = component(policy.name())?;
+        let plugin = runtime.load_plugin(policy.name(), &bytes)?;
         // A policy set hands plugins compact JSON (converted from YAML).
         let value: serde_json::Value = serde_json::from_str(policy.settings())?;
         let settings = value.to_string();
@@ -94,6 +108,7 @@ impl Gavel {
         plugin
             .validate_settings(&settings, &limits)
             .map_err(|f| anyhow::anyhow!("{policy}: settings rejected: {f}"))?;
+        let plugin = runtime.preinitialize(&plugin, &bytes, &settings, &limits);
         let omit = match FULL_INPUT.load(Ordering::Relaxed) {
             true => Omit::default(),
             false => Omit::default_set(),

@@ -17,8 +17,10 @@ use crate::types::{Error, PluginMetadata, Subject, Verdict};
 /// their default, and `#[serde(deny_unknown_fields)]` so that a misspelt field
 /// is reported instead of ignored.
 pub trait Plugin {
-    /// The plugin's settings, parsed from JSON.
-    type Settings: DeserializeOwned + Default;
+    /// The plugin's settings, parsed from JSON. `'static` because the SDK
+    /// keeps the settings `validate` accepted for the evaluations that
+    /// follow (see [`Plugin::validate`]).
+    type Settings: DeserializeOwned + Default + 'static;
 
     /// Describe the plugin. Start from [`plugin_metadata!`](crate::plugin_metadata!).
     fn metadata() -> PluginMetadata;
@@ -26,6 +28,10 @@ pub trait Plugin {
     /// Check settings beyond what parsing checks, for example that a ratio is
     /// between 0 and 1. Return a message that says what is wrong and how to
     /// fix it. Called when the host loads the plugin, not per evaluation.
+    ///
+    /// Settings that pass are kept: gavel snapshots the plugin's instance
+    /// after this call (pre-initialisation), so evaluations under the same
+    /// settings start with them parsed and skip the JSON.
     fn validate(settings: &Self::Settings) -> Result<(), String> {
         let _ = settings;
         Ok(())

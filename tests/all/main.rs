@@ -5,6 +5,7 @@ mod hostile;
 mod loading;
 mod plugins;
 mod policy_set;
+mod preinit;
 mod server;
 mod suites;
 mod traces;

@@ -56,6 +56,10 @@ struct Args {
     /// them), to measure what fuel costs.
     #[arg(long)]
     no_fuel: bool,
+    /// Evaluate gavel's plugins without pre-initialising them with their
+    /// settings: each evaluation parses the settings JSON.
+    #[arg(long)]
+    no_preinit: bool,
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     gavel_bench::gavel::set_full_input(args.full_input);
     gavel_bench::gavel::set_no_fuel(args.no_fuel);
+    gavel_bench::gavel::set_no_preinit(args.no_preinit);
     let policies: Vec<Policy> = Policy::ALL
         .into_iter()
         .filter(|p| args.policy.as_deref().is_none_or(|n| n == p.name()))
@@ -79,7 +84,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     if policies.is_empty() || inputs.is_empty() {
         bail!("no policy or input matches --policy/--input");
     }
-    header(&inputs, args.full_input, args.no_fuel);
+    header(&inputs, &args);
     if let Some(label) = &args.profile {
         return profile(label, policies[0], &inputs[0], args.seconds);
     }
@@ -160,7 +165,7 @@ fn row(policy: Policy, input: &fixtures::Input, answer: &str, stats: &[Stats]) {
     println!("{:<51} | samples per engine: {}", "", n.join(" / "));
 }
 
-fn header(inputs: &[fixtures::Input], full_input: bool, no_fuel: bool) {
+fn header(inputs: &[fixtures::Input], args: &Args) {
     let optimised = !cfg!(debug_assertions);
     println!("gavel-bench compare: per-evaluation cost, one policy four ways");
     println!("{}", gavel_bench::daemon::machine());
@@ -184,12 +189,21 @@ fn header(inputs: &[fixtures::Input], full_input: bool, no_fuel: bool) {
         "each evaluation starts from the request body: (a) and (d) parse it with serde_json, (b) with gavel-core, (c) into regorus values;\n\
          (b) is a fresh wasm instance per evaluation (new store, instantiate, call, drop); (c) and (d) reuse one prepared engine."
     );
-    if no_fuel {
+    if args.no_fuel {
         println!(
             "(b) runs without fuel metering (--no-fuel): only the deadline bounds the plugin."
         );
     }
-    if full_input {
+    if args.no_preinit {
+        println!(
+            "(b) runs the plugin as compiled (--no-preinit): each evaluation parses the settings JSON."
+        );
+    } else {
+        println!(
+            "(b) starts each instance from the plugin pre-initialised with its settings, as a loaded policy set does."
+        );
+    }
+    if args.full_input {
         println!("(b) shows the plugin the whole object (--full-input, as `input.omit: []`).\n");
     } else {
         println!(

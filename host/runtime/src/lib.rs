@@ -36,6 +36,7 @@ mod error;
 mod imports;
 mod plugin;
 mod policy_set;
+mod preinit;
 mod runtime;
 mod store;
 pub mod suite;

@@ -48,6 +48,9 @@ pub struct Plugin {
     name: Arc<str>,
     pre: PluginBindingsPre<StoreState>,
     uses_wasi: bool,
+    /// The sha256 of the settings the instance state was snapshotted with,
+    /// when the plugin is pre-initialised ([`crate::preinit`]).
+    preinitialized: Option<String>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -57,16 +60,23 @@ impl std::fmt::Debug for Plugin {
             .field("sha256", &self.sha256)
             .field("metadata", &self.metadata)
             .field("uses_wasi", &self.uses_wasi)
+            .field("preinitialized", &self.preinitialized)
             .finish_non_exhaustive()
     }
 }
 
 impl Plugin {
+    /// Compile `bytes` (or load them from the compile cache under
+    /// `cache_key`). `sha256` is the digest of the component as the policy
+    /// set names it: for a pre-initialised plugin, of the component before
+    /// the snapshot.
     pub(crate) fn compile(
         runtime: &Runtime,
         origin: &str,
         bytes: &[u8],
         sha256: String,
+        cache_key: &str,
+        preinitialized: Option<String>,
     ) -> Result<Plugin, LoadError> {
         let inner = &runtime.inner;
         let engine = &inner.engine;
@@ -74,18 +84,46 @@ impl Plugin {
             origin: origin.to_owned(),
             reason: format!("{e:#}"),
         };
-        let component = match inner.cache.as_ref().and_then(|c| c.load(engine, &sha256)) {
-            Some(component) => component,
-            None => {
-                let artifact = engine.precompile_component(bytes).map_err(compile_err)?;
-                if let Some(cache) = &inner.cache {
-                    cache.store(&sha256, &artifact);
-                }
-                // SAFETY: `artifact` was produced just now, in this process,
-                // by this engine's `precompile_component`.
-                unsafe { Component::deserialize(engine, &artifact) }.map_err(compile_err)?
-            }
-        };
+        let artifact = engine.precompile_component(bytes).map_err(compile_err)?;
+        if let Some(cache) = &inner.cache {
+            cache.store(cache_key, &artifact);
+        }
+        // SAFETY: `artifact` was produced just now, in this process, by this
+        // engine's `precompile_component`.
+        let component =
+            unsafe { Component::deserialize(engine, &artifact) }.map_err(compile_err)?;
+        Self::from_component(runtime, origin, component, sha256, preinitialized)
+    }
+
+    /// The plugin the compile cache holds under `cache_key`, if it holds one.
+    pub(crate) fn cached(
+        runtime: &Runtime,
+        origin: &str,
+        sha256: &str,
+        cache_key: &str,
+        preinitialized: Option<&str>,
+    ) -> Option<Result<Plugin, LoadError>> {
+        let inner = &runtime.inner;
+        let component = inner.cache.as_ref()?.load(&inner.engine, cache_key)?;
+        Some(Self::from_component(
+            runtime,
+            origin,
+            component,
+            sha256.to_owned(),
+            preinitialized.map(str::to_owned),
+        ))
+    }
+
+    /// Link a compiled component and ask it for its metadata.
+    fn from_component(
+        runtime: &Runtime,
+        origin: &str,
+        component: Component,
+        sha256: String,
+        preinitialized: Option<String>,
+    ) -> Result<Plugin, LoadError> {
+        let inner = &runtime.inner;
+        let engine = &inner.engine;
         let uses_wasi = imports::check(engine, &component, origin)?;
         let linker = if uses_wasi { &inner.wasi } else { &inner.pure };
         let not_a_plugin = |e: wasmtime::Error| LoadError::NotAPlugin {
@@ -110,6 +148,7 @@ impl Plugin {
             name: Arc::from(origin),
             pre,
             uses_wasi,
+            preinitialized,
         };
         let (result, _) = plugin.run(&Limits::default(), |b, store| b.call_metadata(store));
         let metadata = result.map_err(|f| LoadError::Metadata {
@@ -140,6 +179,18 @@ impl Plugin {
     /// locked-down WASI context, ~5 µs slower per evaluation).
     pub fn uses_wasi(&self) -> bool {
         self.uses_wasi
+    }
+
+    /// The sha256 (lower-case hex) of the settings text this plugin was
+    /// pre-initialised with: its evaluations start from an instance that
+    /// already ran `validate-settings` on them. `None` for a plugin as
+    /// compiled from its bytes.
+    pub fn preinitialized(&self) -> Option<&str> {
+        self.preinitialized.as_deref()
+    }
+
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     /// Ask the plugin whether `settings` (JSON text) are valid.
@@ -191,12 +242,8 @@ impl Plugin {
         }
     }
 
-    /// One fresh instance, one call, under `limits`.
-    fn run<R>(
-        &self,
-        limits: &Limits,
-        call: impl FnOnce(&PluginBindings, &mut Store<StoreState>) -> wasmtime::Result<R>,
-    ) -> (Result<R, Failure>, RunStats) {
+    /// A store for one instance of this plugin, armed with `limits`.
+    pub(crate) fn store(&self, limits: &Limits) -> Result<Store<StoreState>, Failure> {
         let memory_bytes = usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX);
         let max_log = usize::try_from(limits.max_log_bytes).unwrap_or(usize::MAX);
         let mut state = StoreState::new(self.name.clone(), memory_bytes, max_log);
@@ -213,26 +260,42 @@ impl Plugin {
         let ticks = limits.timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64) + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
-        let fuel = self.runtime.inner.fuel;
-        let armed = if fuel {
-            store.set_fuel(limits.fuel)
-        } else {
-            Ok(())
+        if self.runtime.inner.fuel {
+            store
+                .set_fuel(limits.fuel)
+                .map_err(|e| Failure::new(FailureKind::Instantiation, format!("{e:#}")))?;
+        }
+        Ok(store)
+    }
+
+    /// One fresh instance, one call, under `limits`.
+    fn run<R>(
+        &self,
+        limits: &Limits,
+        call: impl FnOnce(&PluginBindings, &mut Store<StoreState>) -> wasmtime::Result<R>,
+    ) -> (Result<R, Failure>, RunStats) {
+        let mut store = match self.store(limits) {
+            Ok(store) => store,
+            Err(f) => {
+                let stats = RunStats {
+                    fuel_consumed: 0,
+                    logs: Vec::new(),
+                    dropped_logs: 0,
+                };
+                return (Err(f), stats);
+            }
         };
-        let result = match armed {
-            Err(e) => Err(Failure::new(FailureKind::Instantiation, format!("{e:#}"))),
-            Ok(()) => match self.pre.instantiate(&mut store) {
-                Err(e) => Err(classify(
-                    e,
-                    store.data(),
-                    limits,
-                    FailureKind::Instantiation,
-                )),
-                Ok(bindings) => call(&bindings, &mut store)
-                    .map_err(|e| classify(e, store.data(), limits, FailureKind::Trap)),
-            },
+        let result = match self.pre.instantiate(&mut store) {
+            Err(e) => Err(classify(
+                e,
+                store.data(),
+                limits,
+                FailureKind::Instantiation,
+            )),
+            Ok(bindings) => call(&bindings, &mut store)
+                .map_err(|e| classify(e, store.data(), limits, FailureKind::Trap)),
         };
-        let fuel_consumed = match fuel {
+        let fuel_consumed = match self.runtime.inner.fuel {
             true => limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
             false => 0,
         };

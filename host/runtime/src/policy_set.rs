@@ -412,6 +412,7 @@ impl Runtime {
                 plugin: name.clone(),
                 reason: f.message,
             })?;
+        let plugin = self.preinitialize(&plugin, &bytes, &settings, &entry.limits);
         let omit = Omit::new(&entry.input.omit).map_err(|reason| LoadError::Grant {
             plugin: name.clone(),
             reason: format!("input.omit: {reason}"),

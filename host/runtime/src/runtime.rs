@@ -14,6 +14,7 @@ use crate::bindings;
 use crate::cache::CompileCache;
 use crate::error::LoadError;
 use crate::plugin::Plugin;
+use crate::preinit;
 use crate::store::StoreState;
 
 /// How often the epoch advances: the granularity of plugin deadlines.
@@ -32,6 +33,7 @@ pub struct RuntimeBuilder {
     cache_dir: Option<PathBuf>,
     pooling: bool,
     fuel: bool,
+    preinitialize: bool,
 }
 
 impl Default for RuntimeBuilder {
@@ -42,6 +44,7 @@ impl Default for RuntimeBuilder {
             cache_dir: None,
             pooling: true,
             fuel: true,
+            preinitialize: true,
         }
     }
 }
@@ -92,6 +95,18 @@ impl RuntimeBuilder {
     /// trust their plugins.
     pub fn fuel(mut self, enabled: bool) -> Self {
         self.fuel = enabled;
+        self
+    }
+
+    /// Pre-initialise plugins with their settings when a policy set is
+    /// loaded (the default): each plugin entry's instance state after
+    /// `validate-settings` becomes the state every evaluation starts from,
+    /// so a plugin that keeps what it parsed (gavel-sdk plugins do) does not
+    /// parse its settings per evaluation. Costs one more compilation per
+    /// plugin and settings, kept in the compile cache. Only small WASI-free
+    /// components are pre-initialised; see [`Plugin::preinitialized`].
+    pub fn preinitialize(mut self, enabled: bool) -> Self {
+        self.preinitialize = enabled;
         self
     }
 
@@ -149,6 +164,7 @@ impl RuntimeBuilder {
                 cache,
                 max_memory_mib: self.max_memory_mib,
                 fuel: self.fuel,
+                preinitialize: self.preinitialize,
                 loaded: Mutex::new(HashMap::new()),
             }),
         })
@@ -193,8 +209,11 @@ pub(crate) struct Inner {
     pub(crate) max_memory_mib: u64,
     /// Whether the engine meters fuel.
     pub(crate) fuel: bool,
-    /// Plugins already compiled, by sha256, so that reloading a policy set
-    /// does not recompile unchanged plugins.
+    /// Whether policy-set plugins are pre-initialised with their settings.
+    pub(crate) preinitialize: bool,
+    /// Plugins already compiled, by cache key (the sha256 of the component,
+    /// or of component and settings when pre-initialised), so that
+    /// reloading a policy set does not recompile unchanged plugins.
     pub(crate) loaded: Mutex<HashMap<String, Weak<Plugin>>>,
 }
 
@@ -217,13 +236,92 @@ impl Runtime {
     /// `origin` names the bytes in error messages (a path or `builtin:x`).
     pub fn load_plugin(&self, origin: &str, bytes: &[u8]) -> Result<Arc<Plugin>, LoadError> {
         let sha256 = gavel_core::digest::sha256_hex(bytes);
+        self.load_keyed(&sha256, || {
+            match Plugin::cached(self, origin, &sha256, &sha256, None) {
+                Some(plugin) => plugin,
+                None => Plugin::compile(self, origin, bytes, sha256.clone(), &sha256, None),
+            }
+        })
+    }
+
+    /// `plugin` (compiled from `bytes`) pre-initialised with `settings`,
+    /// which it has accepted: every evaluation of the plugin returned starts
+    /// from the state its instance had after `validate-settings(settings)`.
+    /// Returns `plugin` itself when pre-initialisation is turned off, when
+    /// the component is not one gavel pre-initialises (WASI guests, or
+    /// larger than 4 MiB), or when it fails (logged as a warning; the plugin
+    /// then simply configures itself per evaluation, as the WIT contract
+    /// allows).
+    pub fn preinitialize(
+        &self,
+        plugin: &Arc<Plugin>,
+        bytes: &[u8],
+        settings: &str,
+        limits: &gavel_core::Limits,
+    ) -> Arc<Plugin> {
+        if !self.inner.preinitialize
+            || plugin.preinitialized().is_some()
+            || !preinit::eligible(bytes, plugin.uses_wasi())
+        {
+            return plugin.clone();
+        }
+        let settings_sha = gavel_core::digest::sha256_hex(settings.as_bytes());
+        let key = gavel_core::digest::sha256_hex(
+            format!(
+                "{}\n{settings_sha}\n{}",
+                plugin.sha256(),
+                preinit::SNAPSHOT_FORMAT
+            )
+            .as_bytes(),
+        );
+        let origin = plugin.origin();
+        let loaded = self.load_keyed(&key, || {
+            if let Some(cached) =
+                Plugin::cached(self, origin, plugin.sha256(), &key, Some(&settings_sha))
+            {
+                return cached;
+            }
+            let snapshot =
+                preinit::preinitialize(plugin, bytes, settings, limits).map_err(|reason| {
+                    LoadError::Compile {
+                        origin: origin.to_owned(),
+                        reason,
+                    }
+                })?;
+            Plugin::compile(
+                self,
+                origin,
+                &snapshot,
+                plugin.sha256().to_owned(),
+                &key,
+                Some(settings_sha.clone()),
+            )
+        });
+        match loaded {
+            Ok(configured) => configured,
+            Err(e) => {
+                tracing::warn!(
+                    plugin = %origin,
+                    "cannot pre-initialise the plugin with its settings, it will parse them on every evaluation: {e}"
+                );
+                plugin.clone()
+            }
+        }
+    }
+
+    /// The plugin `loaded` holds under `key`, or the one `make` builds.
+    fn load_keyed(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> Result<Plugin, LoadError>,
+    ) -> Result<Arc<Plugin>, LoadError> {
         let mut loaded = self.inner.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(plugin) = loaded.get(&sha256).and_then(Weak::upgrade) {
+        if let Some(plugin) = loaded.get(key).and_then(Weak::upgrade) {
             return Ok(plugin);
         }
-        let plugin = Arc::new(Plugin::compile(self, origin, bytes, sha256.clone())?);
+        let plugin = Arc::new(make()?);
         loaded.retain(|_, w| w.strong_count() > 0);
-        loaded.insert(sha256, Arc::downgrade(&plugin));
+        loaded.insert(key.to_owned(), Arc::downgrade(&plugin));
         Ok(plugin)
     }
 }

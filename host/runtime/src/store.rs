@@ -130,7 +130,7 @@ impl WasiView for StoreState {
 /// wasmtime asks about each one, so the limiter keeps the running total.
 pub(crate) struct Limiter {
     memory_bytes: usize,
-    total: usize,
+    pub(crate) total: usize,
     pub(crate) memory_exceeded: bool,
 }
 

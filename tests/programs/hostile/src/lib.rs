@@ -61,9 +61,13 @@ enum Attack {
 #[serde(default, deny_unknown_fields)]
 struct Settings {
     attack: Attack,
+    /// MiB of non-zero memory `validate-settings` fills and keeps: a plugin
+    /// whose configured state is too large to snapshot.
+    #[serde(rename = "keepMiB")]
+    keep_mib: u32,
 }
 
-const SETTINGS_SCHEMA: &str = r#"{"type":"object","properties":{"attack":{"enum":["none","infinite-loop","memory-bomb","deep-recursion","huge-verdict","panic","read-file","env","clock","random","socket","log-flood","sleep","show-input"]}},"additionalProperties":false}"#;
+const SETTINGS_SCHEMA: &str = r#"{"type":"object","properties":{"attack":{"enum":["none","infinite-loop","memory-bomb","deep-recursion","huge-verdict","panic","read-file","env","clock","random","socket","log-flood","sleep","show-input"]},"keepMiB":{"type":"integer","minimum":0}},"additionalProperties":false}"#;
 
 struct Hostile;
 
@@ -80,6 +84,12 @@ impl Plugin for Hostile {
             ])
             .settings_schema(SETTINGS_SCHEMA)
             .build()
+    }
+
+    fn validate(settings: &Settings) -> Result<(), String> {
+        let kept = vec![0xa5_u8; settings.keep_mib as usize * 1024 * 1024];
+        std::mem::forget(kept);
+        Ok(())
     }
 
     fn evaluate(subject: Subject, settings: &Settings) -> Result<Verdict, Error> {

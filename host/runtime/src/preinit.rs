@@ -1,0 +1,241 @@
+//! Pre-initialisation: a plugin configured with its settings once per
+//! policy-set version, not once per evaluation.
+//!
+//! Every evaluation runs in a fresh instance, so a plugin that parses its
+//! settings does so on every call. Instead, when a policy set is loaded,
+//! gavel instantiates the plugin once, calls `validate-settings` with the
+//! entry's settings, snapshots the instance's memories and globals, and
+//! rewrites the component with that state as its initial state (wasmtime's
+//! Wizer). Every evaluation then starts from the snapshot through the same
+//! copy-on-write memory image as before: a plugin that kept what
+//! `validate-settings` parsed (gavel-sdk does) finds it already there.
+//!
+//! The WIT contract allows this: `validate-settings` is called before a
+//! plugin is put in service, and `evaluate` still receives the settings text,
+//! so a plugin that keeps nothing, or a guest whose state is not snapshotted,
+//! behaves exactly as before. Only components gavel can safely snapshot are
+//! pre-initialised ([`eligible`]); any other, or any failure, falls back to
+//! the component as written.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use gavel_core::Limits;
+use wasmtime::Store;
+use wasmtime::component::{Component, Instance, WasmList};
+use wasmtime_wizer::{ComponentInstanceState, Wizer};
+
+use crate::bindings::PluginBindings;
+use crate::plugin::Plugin;
+use crate::store::StoreState;
+
+/// Pre-initialise components up to this size. SDK plugins are well under
+/// 1 MiB; Python and JavaScript components (2–20 MB) arrive pre-initialised
+/// by their own toolchains, and snapshotting one again would only cost
+/// seconds of compilation.
+pub(crate) const MAX_PREINIT_BYTES: usize = 4 << 20;
+
+/// Snapshot instances whose memories total at most this after
+/// `validate-settings`. A snapshot is compiled into the plugin's artifact, so
+/// a plugin that fills a large memory while configuring itself would make
+/// loading slow and the artifact large; it configures itself per
+/// evaluation instead.
+pub(crate) const MAX_SNAPSHOT_MEMORY: usize = 16 << 20;
+
+/// Part of the compile-cache key of a pre-initialised plugin, so that a new
+/// snapshot format never reuses an old artifact.
+pub(crate) const SNAPSHOT_FORMAT: &str = "wizer-48.0";
+
+/// Whether gavel pre-initialises a plugin: small, WASI-free components (what
+/// gavel-sdk builds). A WASI guest could read clocks or randomness while
+/// configuring itself, and the snapshot would freeze them.
+pub(crate) fn eligible(bytes: &[u8], uses_wasi: bool) -> bool {
+    !uses_wasi && bytes.len() <= MAX_PREINIT_BYTES
+}
+
+/// Instantiate `plugin` (compiled from `bytes`) once, configure it with
+/// `settings` under `limits`, and return the component that starts where
+/// that instance stopped.
+pub(crate) fn preinitialize(
+    plugin: &Plugin,
+    bytes: &[u8],
+    settings: &str,
+    limits: &Limits,
+) -> Result<Vec<u8>, String> {
+    let inner = &plugin.runtime().inner;
+    let mut wizer = Wizer::new();
+    // The component keeps all its exports: gavel still calls `metadata` and
+    // `validate-settings` on the snapshot.
+    wizer.keep_init_func(true);
+    let (cx, instrumented) = wizer
+        .instrument_component(bytes)
+        .map_err(|e| format!("cannot instrument the component: {e:#}"))?;
+    let component = Component::new(&inner.engine, &instrumented)
+        .map_err(|e| format!("cannot compile the instrumented component: {e:#}"))?;
+    let pre = inner
+        .pure
+        .instantiate_pre(&component)
+        .map_err(|e| format!("cannot link the instrumented component: {e:#}"))?;
+    let mut store = plugin
+        .store(limits)
+        .map_err(|f| format!("cannot make a store: {f}"))?;
+    // Wizer reads whole memories out of the instance, which the per-call
+    // copy bound of an evaluation would refuse.
+    let memory = usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX);
+    store.set_hostcall_fuel(memory.saturating_mul(2).saturating_add(1 << 20));
+    let instance = pre
+        .instantiate(&mut store)
+        .map_err(|e| format!("cannot instantiate the instrumented component: {e:#}"))?;
+    let bindings = PluginBindings::new(&mut store, &instance)
+        .map_err(|e| format!("the instrumented component lost its exports: {e:#}"))?;
+    match bindings.call_validate_settings(&mut store, settings) {
+        Ok(Ok(())) => {}
+        Ok(Err(m)) => return Err(format!("the plugin rejected its settings: {m}")),
+        Err(e) => return Err(format!("validate-settings failed: {e:#}")),
+    }
+    // The limiter counts every memory from its creation.
+    let memory = store.data().limiter.total;
+    if memory > MAX_SNAPSHOT_MEMORY {
+        return Err(format!(
+            "its memory reached {} MiB while it validated its settings, more than the {} MiB gavel snapshots",
+            memory >> 20,
+            MAX_SNAPSHOT_MEMORY >> 20
+        ));
+    }
+    let mut access = Access {
+        store: &mut store,
+        instance,
+        error: None,
+    };
+    let snapshot = run_ready(wizer.snapshot_component(&cx, &mut access))?
+        .map_err(|e| format!("cannot snapshot the configured instance: {e:#}"))?;
+    match access.error {
+        Some(e) => Err(format!("cannot read the configured instance: {e}")),
+        None => Ok(snapshot),
+    }
+}
+
+/// Drive a future that never waits: wizer's snapshot is async only because
+/// its trait allows async runtimes; [`Access`] answers every call at once.
+fn run_ready<F: Future>(future: F) -> Result<F::Output, String> {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(out) => Ok(out),
+        Poll::Pending => Err("the snapshot did not complete synchronously".into()),
+    }
+}
+
+/// Wizer's view of a configured instance: it calls the accessor functions
+/// the instrumentation exported. Calls are synchronous (gavel's fast path
+/// has no async support); the first error is kept, and wizer is handed
+/// zeroes until the caller reports it.
+struct Access<'a> {
+    store: &'a mut Store<StoreState>,
+    instance: Instance,
+    error: Option<String>,
+}
+
+impl Access<'_> {
+    fn call<R>(&mut self, instance: &str, func: &str, read: impl FnOnce(&Store<StoreState>, R))
+    where
+        R: wasmtime::component::Lift + wasmtime::component::ComponentType + Send + Sync + 'static,
+    {
+        if self.error.is_some() {
+            return;
+        }
+        let result = (|| -> Result<(), String> {
+            let (_, parent) = self
+                .instance
+                .get_export(&mut *self.store, None, instance)
+                .ok_or_else(|| format!("no exported instance `{instance}`"))?;
+            let (_, index) = self
+                .instance
+                .get_export(&mut *self.store, Some(&parent), func)
+                .ok_or_else(|| format!("no function `{instance}#{func}`"))?;
+            let f = self
+                .instance
+                .get_typed_func::<(), (R,)>(&mut *self.store, index)
+                .map_err(|e| format!("`{instance}#{func}`: {e:#}"))?;
+            let (value,) = f
+                .call(&mut *self.store, ())
+                .map_err(|e| format!("`{instance}#{func}`: {e:#}"))?;
+            read(self.store, value);
+            Ok(())
+        })();
+        if let Err(e) = result {
+            self.error = Some(e);
+        }
+    }
+
+    fn scalar<R>(&mut self, instance: &str, func: &str) -> R
+    where
+        R: wasmtime::component::Lift
+            + wasmtime::component::ComponentType
+            + Default
+            + Copy
+            + Send
+            + Sync
+            + 'static,
+    {
+        let mut out = R::default();
+        self.call(instance, func, |_, v: R| out = v);
+        out
+    }
+}
+
+impl ComponentInstanceState for Access<'_> {
+    fn call_func_ret_list_u8(
+        &mut self,
+        instance: &str,
+        func: &str,
+        contents: impl FnOnce(&[u8]) + Send,
+    ) -> impl Future<Output = ()> + Send {
+        let mut contents = Some(contents);
+        self.call(instance, func, |store, list: WasmList<u8>| {
+            if let Some(contents) = contents.take() {
+                contents(list.as_le_slice(store));
+            }
+        });
+        if let Some(contents) = contents {
+            // The call failed; wizer still expects the callback to run.
+            contents(&[]);
+        }
+        std::future::ready(())
+    }
+
+    fn call_func_ret_s32(
+        &mut self,
+        instance: &str,
+        func: &str,
+    ) -> impl Future<Output = i32> + Send {
+        std::future::ready(self.scalar::<i32>(instance, func))
+    }
+
+    fn call_func_ret_s64(
+        &mut self,
+        instance: &str,
+        func: &str,
+    ) -> impl Future<Output = i64> + Send {
+        std::future::ready(self.scalar::<i64>(instance, func))
+    }
+
+    fn call_func_ret_f32(
+        &mut self,
+        instance: &str,
+        func: &str,
+    ) -> impl Future<Output = u32> + Send {
+        std::future::ready(self.scalar::<f32>(instance, func).to_bits())
+    }
+
+    fn call_func_ret_f64(
+        &mut self,
+        instance: &str,
+        func: &str,
+    ) -> impl Future<Output = u64> + Send {
+        std::future::ready(self.scalar::<f64>(instance, func).to_bits())
+    }
+}
