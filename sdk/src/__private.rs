@@ -30,21 +30,22 @@ pub fn metadata<P: Plugin>() -> PluginMetadata {
 }
 
 /// The `validate-settings` export: parse, then the plugin's own checks.
-/// Settings that pass are kept for [`evaluate`].
-pub fn validate_settings<P: Plugin>(settings: &str) -> Result<(), String> {
+/// Settings that pass are kept for [`evaluate`], with their text (the
+/// argument itself, not a copy: a snapshot keeps whatever this allocates).
+pub fn validate_settings<P: Plugin>(settings: String) -> Result<(), String> {
     enter();
-    let parsed = parse_settings::<P::Settings>(settings)?;
+    let parsed = parse_settings::<P::Settings>(&settings)?;
     P::validate(&parsed)?;
     let kept: Rc<dyn Any> = Rc::new(parsed);
-    CONFIGURED.with_borrow_mut(|c| *c = Some((settings.to_owned(), kept)));
+    CONFIGURED.with_borrow_mut(|c| *c = Some((settings, kept)));
     Ok(())
 }
 
 /// The settings `validate-settings` accepted, if they were given as
-/// `text`.
-fn configured<S: 'static>(text: &str) -> Option<Rc<dyn Any>> {
+/// `text` and are of type `S`.
+fn configured<S: 'static>(text: &str) -> Option<Rc<S>> {
     CONFIGURED.with_borrow(|c| match c {
-        Some((kept, settings)) if same(kept, text) && settings.is::<S>() => Some(settings.clone()),
+        Some((kept, settings)) if same(kept, text) => settings.clone().downcast::<S>().ok(),
         _ => None,
     })
 }
@@ -70,10 +71,8 @@ fn same(a: &str, b: &str) -> bool {
 /// The `evaluate` export.
 pub fn evaluate<P: Plugin>(subject: Subject, settings: &str) -> Result<Verdict, Error> {
     enter();
-    if let Some(kept) = configured::<P::Settings>(settings)
-        && let Some(settings) = kept.downcast_ref::<P::Settings>()
-    {
-        return P::evaluate(subject, settings);
+    if let Some(kept) = configured::<P::Settings>(settings) {
+        return P::evaluate(subject, &kept);
     }
     // The host validated these settings when it loaded the plugin, so they
     // parse: go straight to serde_json, and only on the (unexpected) failure

@@ -104,7 +104,7 @@ macro_rules! export_plugin {
                 fn validate_settings(
                     settings: ::std::string::String,
                 ) -> ::core::result::Result<(), ::std::string::String> {
-                    $crate::__private::validate_settings::<$plugin>(&settings)
+                    $crate::__private::validate_settings::<$plugin>(settings)
                 }
 
                 fn evaluate(

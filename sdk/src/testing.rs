@@ -263,7 +263,7 @@ pub fn metadata<P: Plugin>() -> PluginMetadata {
 
 /// Check settings (JSON text) as the host does when it loads the plugin.
 pub fn validate<P: Plugin>(settings: &str) -> Result<(), String> {
-    crate::__private::validate_settings::<P>(settings)
+    crate::__private::validate_settings::<P>(settings.to_owned())
 }
 
 /// Validate `settings`, then evaluate `subject`. A validation failure becomes

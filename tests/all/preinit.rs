@@ -49,9 +49,9 @@ fn every_bundled_plugin_is_preinitialised() {
     for (name, path) in gavel_artifacts::PLUGINS {
         let settings = "null";
         let (plain, configured) = both(path, settings);
-        assert!(plain.preinitialized().is_none(), "{name}");
+        assert!(plain.preinitialized_with().is_none(), "{name}");
         assert_eq!(
-            configured.preinitialized(),
+            configured.preinitialized_with(),
             Some(sha256_hex(settings.as_bytes()).as_str()),
             "{name}: pre-initialisation fell back (see the warning in the test output)"
         );
@@ -60,7 +60,37 @@ fn every_bundled_plugin_is_preinitialised() {
         assert_eq!(configured.sha256(), plain.sha256(), "{name}");
         assert_eq!(configured.metadata(), plain.metadata(), "{name}");
         assert_eq!(configured.uses_wasi(), plain.uses_wasi(), "{name}");
+        // The same answers, logs included, on every fixture.
+        for subject in fixtures() {
+            let a = plain.evaluate(&subject, settings, &limits());
+            let b = configured.evaluate(&subject, settings, &limits());
+            assert_eq!(
+                format!("{:?}", b.outcome),
+                format!("{:?}", a.outcome),
+                "{name}"
+            );
+            assert_eq!(b.logs, a.logs, "{name}");
+        }
     }
+}
+
+/// The admission fixtures, as subjects.
+fn fixtures() -> Vec<Subject> {
+    let mut paths: Vec<_> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/admission"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+    paths.sort();
+    assert!(paths.len() >= 5, "fixtures missing: {paths:?}");
+    paths
+        .iter()
+        .map(|p| {
+            let review = gavel_core::AdmissionReview::from_json(&std::fs::read(p).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            Subject::Admission(review.request)
+        })
+        .collect()
 }
 
 #[test]
@@ -94,7 +124,7 @@ fn other_settings_are_parsed_not_the_snapshot_reused() {
     let at_most_four = r#"{"maxGpusPerContainer":4}"#;
     let at_most_one = r#"{"maxGpusPerContainer":1}"#;
     let (_, configured) = both(gavel_artifacts::GPU_LIMITS, at_most_four);
-    assert!(configured.preinitialized().is_some());
+    assert!(configured.preinitialized_with().is_some());
     let pod = gpu_pod(2);
     assert_eq!(decision(&configured, &pod, at_most_four).0, "allow");
     assert_eq!(decision(&configured, &pod, at_most_one).0, "deny");
@@ -136,9 +166,24 @@ fn plugins_that_cannot_be_snapshotted_run_as_compiled() {
     let (plain, configured) = both(gavel_artifacts::HOSTILE, bloated);
     assert!(Arc::ptr_eq(&plain, &configured));
     assert_eq!(decision(&configured, &gpu_pod(1), bloated).0, "allow");
+    // A snapshot is every evaluation's starting memory: one that fills more
+    // than half of the entry's memory grant is not taken.
+    let half = r#"{"keepMiB":6}"#;
+    let bytes = read(gavel_artifacts::HOSTILE);
+    let plain = runtime().load_plugin("hostile", &bytes).unwrap();
+    let tight = gavel_core::Limits {
+        memory_mib: 10,
+        ..limits()
+    };
+    let same = runtime().preinitialize(&plain, &bytes, half, &tight);
+    assert!(Arc::ptr_eq(&plain, &same));
+    // Bytes that are not the plugin's are refused, not snapshotted.
+    let other = read(gavel_artifacts::REQUIRED_LABELS);
+    let same = runtime().preinitialize(&plain, &other, "null", &limits());
+    assert!(Arc::ptr_eq(&plain, &same));
     // Under the bound it is snapshotted, kept memory and all.
     let (_, configured) = both(gavel_artifacts::HOSTILE, r#"{"keepMiB":2}"#);
-    assert!(configured.preinitialized().is_some());
+    assert!(configured.preinitialized_with().is_some());
     assert_eq!(
         decision(&configured, &gpu_pod(1), r#"{"keepMiB":2}"#).0,
         "allow"
@@ -164,6 +209,7 @@ fn snapshots_are_kept_in_the_compile_cache() {
     let _ = std::fs::remove_dir_all(&dir);
     let bytes = read(gavel_artifacts::GPU_LIMITS);
     let settings = r#"{"labels":["team"]}"#;
+    let mut written = Vec::new();
     for round in 0..2 {
         // A new runtime each round: the second loads both from disk.
         let rt = RuntimeBuilder::new()
@@ -173,9 +219,25 @@ fn snapshots_are_kept_in_the_compile_cache() {
             .unwrap();
         let plain = rt.load_plugin("gpu-limits", &bytes).unwrap();
         let configured = rt.preinitialize(&plain, &bytes, settings, &limits());
-        assert!(configured.preinitialized().is_some(), "round {round}");
-        let entries = std::fs::read_dir(&dir).unwrap().count();
-        assert_eq!(entries, 2, "the plugin and its snapshot, round {round}");
+        assert!(configured.preinitialized_with().is_some(), "round {round}");
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.path(), e.metadata().unwrap().modified().unwrap())
+            })
+            .collect();
+        entries.sort();
+        assert_eq!(
+            entries.len(),
+            2,
+            "the plugin and its snapshot, round {round}"
+        );
+        if round == 0 {
+            written = entries;
+        } else {
+            assert_eq!(entries, written, "round 1 loads, it does not rewrite");
+        }
         let pod = admission(crate::pod(serde_json::json!({"team": "nlp"})));
         assert_eq!(
             decision(&configured, &pod, settings).0,
@@ -184,4 +246,34 @@ fn snapshots_are_kept_in_the_compile_cache() {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn entries_that_differ_only_in_memory_get_their_own_snapshots() {
+    let yaml = r#"
+apiVersion: gavel.dev/v1alpha1
+kind: PolicySet
+name: preinit
+plugins:
+  - name: roomy
+    module: builtin:gpu-limits
+    settings: { maxGpusPerContainer: 2 }
+    limits: { memoryMiB: 64 }
+  - name: tight
+    module: builtin:gpu-limits
+    settings: { maxGpusPerContainer: 2 }
+    limits: { memoryMiB: 8 }
+"#;
+    let mut builtins = gavel_host::Builtins::default();
+    builtins.insert("gpu-limits", read(gavel_artifacts::GPU_LIMITS));
+    let set = gavel_core::PolicySet::from_yaml(yaml).unwrap();
+    let set = runtime().load_policy_set(set, None, &builtins).unwrap();
+    let [roomy, tight] = set.plugins() else {
+        panic!("two plugins")
+    };
+    assert!(roomy.plugin.preinitialized_with().is_some());
+    assert!(tight.plugin.preinitialized_with().is_some());
+    assert!(!Arc::ptr_eq(&roomy.plugin, &tight.plugin));
+    assert_eq!(set.evaluate(&gpu_pod(2)).decision.to_string(), "allow");
+    assert_eq!(set.evaluate(&gpu_pod(3)).decision.to_string(), "deny");
 }

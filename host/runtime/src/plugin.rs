@@ -182,10 +182,11 @@ impl Plugin {
     }
 
     /// The sha256 (lower-case hex) of the settings text this plugin was
-    /// pre-initialised with: its evaluations start from an instance that
-    /// already ran `validate-settings` on them. `None` for a plugin as
-    /// compiled from its bytes.
-    pub fn preinitialized(&self) -> Option<&str> {
+    /// pre-initialised with: its evaluations (and `metadata` and
+    /// `validate-settings` calls) start from an instance that already ran
+    /// `validate-settings` on them. `None` for a plugin as compiled from
+    /// its bytes.
+    pub fn preinitialized_with(&self) -> Option<&str> {
         self.preinitialized.as_deref()
     }
 
@@ -244,9 +245,8 @@ impl Plugin {
 
     /// A store for one instance of this plugin, armed with `limits`.
     pub(crate) fn store(&self, limits: &Limits) -> Result<Store<StoreState>, Failure> {
-        let memory_bytes = usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX);
         let max_log = usize::try_from(limits.max_log_bytes).unwrap_or(usize::MAX);
-        let mut state = StoreState::new(self.name.clone(), memory_bytes, max_log);
+        let mut state = StoreState::new(self.name.clone(), memory_bytes(limits), max_log);
         if self.uses_wasi {
             state.wasi = Some(wasi::locked_down(max_log));
         }
@@ -310,6 +310,11 @@ impl Plugin {
             },
         )
     }
+}
+
+/// The memory grant of `limits`, bytes.
+pub(crate) fn memory_bytes(limits: &Limits) -> usize {
+    usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX)
 }
 
 struct RunStats {

@@ -17,7 +17,9 @@
 //! pre-initialised ([`eligible`]); any other, or any failure, falls back to
 //! the component as written.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
@@ -27,7 +29,7 @@ use wasmtime::component::{Component, Instance, WasmList};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
 use crate::bindings::PluginBindings;
-use crate::plugin::Plugin;
+use crate::plugin::{Plugin, memory_bytes};
 use crate::store::StoreState;
 
 /// Pre-initialise components up to this size. SDK plugins are well under
@@ -56,18 +58,37 @@ pub(crate) fn eligible(bytes: &[u8], uses_wasi: bool) -> bool {
 
 /// Instantiate `plugin` (compiled from `bytes`) once, configure it with
 /// `settings` under `limits`, and return the component that starts where
-/// that instance stopped.
+/// that instance stopped. Never panics: wizer asserts on component shapes
+/// it does not support, and such a panic is a reason to fall back like any
+/// other.
 pub(crate) fn preinitialize(
     plugin: &Plugin,
     bytes: &[u8],
     settings: &str,
     limits: &Limits,
 ) -> Result<Vec<u8>, String> {
+    let run = AssertUnwindSafe(|| snapshot(plugin, bytes, settings, limits));
+    match std::panic::catch_unwind(run) {
+        Ok(result) => result,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("no message");
+            Err(format!("wizer cannot snapshot this component ({why})"))
+        }
+    }
+}
+
+fn snapshot(
+    plugin: &Plugin,
+    bytes: &[u8],
+    settings: &str,
+    limits: &Limits,
+) -> Result<Vec<u8>, String> {
     let inner = &plugin.runtime().inner;
-    let mut wizer = Wizer::new();
-    // The component keeps all its exports: gavel still calls `metadata` and
-    // `validate-settings` on the snapshot.
-    wizer.keep_init_func(true);
+    let wizer = Wizer::new();
     let (cx, instrumented) = wizer
         .instrument_component(bytes)
         .map_err(|e| format!("cannot instrument the component: {e:#}"))?;
@@ -80,10 +101,6 @@ pub(crate) fn preinitialize(
     let mut store = plugin
         .store(limits)
         .map_err(|f| format!("cannot make a store: {f}"))?;
-    // Wizer reads whole memories out of the instance, which the per-call
-    // copy bound of an evaluation would refuse.
-    let memory = usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX);
-    store.set_hostcall_fuel(memory.saturating_mul(2).saturating_add(1 << 20));
     let instance = pre
         .instantiate(&mut store)
         .map_err(|e| format!("cannot instantiate the instrumented component: {e:#}"))?;
@@ -94,18 +111,33 @@ pub(crate) fn preinitialize(
         Ok(Err(m)) => return Err(format!("the plugin rejected its settings: {m}")),
         Err(e) => return Err(format!("validate-settings failed: {e:#}")),
     }
-    // The limiter counts every memory from its creation.
+    // The limiter counts every memory from its creation. Every evaluation
+    // starts with the snapshot's memory and needs room to grow beyond it.
     let memory = store.data().limiter.total;
-    if memory > MAX_SNAPSHOT_MEMORY {
+    let bound = MAX_SNAPSHOT_MEMORY.min(memory_bytes(limits) / 2);
+    if memory > bound {
         return Err(format!(
-            "its memory reached {} MiB while it validated its settings, more than the {} MiB gavel snapshots",
-            memory >> 20,
-            MAX_SNAPSHOT_MEMORY >> 20
+            "its memory reached {} KiB while it validated its settings; gavel snapshots at most {} KiB (16 MiB, and half of limits.memoryMiB)",
+            memory >> 10,
+            bound >> 10
         ));
     }
+    // Reading the state is gavel's work, not the plugin's: it must not fail
+    // for want of fuel, time or memory the configuring call left over. Each
+    // accessor call copies out at most one memory (plus its return area,
+    // for which it grows memory by a page).
+    if inner.fuel {
+        store
+            .set_fuel(u64::MAX >> 2)
+            .map_err(|e| format!("cannot refuel: {e:#}"))?;
+    }
+    store.set_epoch_deadline(SNAPSHOT_DEADLINE_TICKS);
+    store.data_mut().limiter.allow_more(ACCESSOR_HEADROOM);
+    store.set_hostcall_fuel(MAX_SNAPSHOT_MEMORY + ACCESSOR_HEADROOM);
     let mut access = Access {
         store: &mut store,
         instance,
+        lists: HashMap::new(),
         error: None,
     };
     let snapshot = run_ready(wizer.snapshot_component(&cx, &mut access))?
@@ -115,6 +147,12 @@ pub(crate) fn preinitialize(
         None => Ok(snapshot),
     }
 }
+
+/// Room the accessor calls get to grow memory for their return areas.
+const ACCESSOR_HEADROOM: usize = 1 << 20;
+
+/// Epoch ticks (ms) reading a configured instance may take.
+const SNAPSHOT_DEADLINE_TICKS: u64 = 60_000;
 
 /// Drive a future that never waits: wizer's snapshot is async only because
 /// its trait allows async runtimes; [`Access`] answers every call at once.
@@ -136,6 +174,9 @@ fn run_ready<F: Future>(future: F) -> Result<F::Output, String> {
 struct Access<'a> {
     store: &'a mut Store<StoreState>,
     instance: Instance,
+    /// Each list read once, by (instance, function): wizer reads each
+    /// memory twice, and must see the same bytes both times.
+    lists: HashMap<(String, String), Vec<u8>>,
     error: Option<String>,
 }
 
@@ -194,15 +235,21 @@ impl ComponentInstanceState for Access<'_> {
         func: &str,
         contents: impl FnOnce(&[u8]) + Send,
     ) -> impl Future<Output = ()> + Send {
-        let mut contents = Some(contents);
-        self.call(instance, func, |store, list: WasmList<u8>| {
-            if let Some(contents) = contents.take() {
-                contents(list.as_le_slice(store));
+        let key = (instance.to_owned(), func.to_owned());
+        if !self.lists.contains_key(&key) {
+            let mut read = None;
+            self.call(instance, func, |store, list: WasmList<u8>| {
+                read = Some(list.as_le_slice(store).to_vec());
+            });
+            if let Some(bytes) = read {
+                self.lists.insert(key.clone(), bytes);
             }
-        });
-        if let Some(contents) = contents {
-            // The call failed; wizer still expects the callback to run.
-            contents(&[]);
+        }
+        match self.lists.get(&key) {
+            Some(bytes) => contents(bytes),
+            // The read failed and `error` says why; the snapshot is thrown
+            // away, but wizer must not index into too short a memory first.
+            None => contents(&[0; 0]),
         }
         std::future::ready(())
     }

@@ -104,7 +104,7 @@ impl RuntimeBuilder {
     /// so a plugin that keeps what it parsed (gavel-sdk plugins do) does not
     /// parse its settings per evaluation. Costs one more compilation per
     /// plugin and settings, kept in the compile cache. Only small WASI-free
-    /// components are pre-initialised; see [`Plugin::preinitialized`].
+    /// components are pre-initialised; see [`Plugin::preinitialized_with`].
     pub fn preinitialize(mut self, enabled: bool) -> Self {
         self.preinitialize = enabled;
         self
@@ -166,6 +166,7 @@ impl RuntimeBuilder {
                 fuel: self.fuel,
                 preinitialize: self.preinitialize,
                 loaded: Mutex::new(HashMap::new()),
+                preinit_failed: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -215,6 +216,9 @@ pub(crate) struct Inner {
     /// or of component and settings when pre-initialised), so that
     /// reloading a policy set does not recompile unchanged plugins.
     pub(crate) loaded: Mutex<HashMap<String, Weak<Plugin>>>,
+    /// Pre-initialisations that failed, by key, with the reason: not tried
+    /// again on every reload (the attempt compiles the component).
+    pub(crate) preinit_failed: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -245,13 +249,14 @@ impl Runtime {
     }
 
     /// `plugin` (compiled from `bytes`) pre-initialised with `settings`,
-    /// which it has accepted: every evaluation of the plugin returned starts
-    /// from the state its instance had after `validate-settings(settings)`.
-    /// Returns `plugin` itself when pre-initialisation is turned off, when
-    /// the component is not one gavel pre-initialises (WASI guests, or
-    /// larger than 4 MiB), or when it fails (logged as a warning; the plugin
-    /// then simply configures itself per evaluation, as the WIT contract
-    /// allows).
+    /// which it has accepted, under `limits`: every evaluation of the plugin
+    /// returned starts from the state its instance had after
+    /// `validate-settings(settings)`. Returns `plugin` itself when
+    /// pre-initialisation is turned off, when the component is not one gavel
+    /// pre-initialises (WASI guests, or larger than 4 MiB), when `bytes` are
+    /// not the plugin's, or when it fails (logged as a warning once per
+    /// plugin, settings and limits; the plugin then configures itself per
+    /// evaluation, as the WIT contract allows).
     pub fn preinitialize(
         &self,
         plugin: &Arc<Plugin>,
@@ -260,34 +265,42 @@ impl Runtime {
         limits: &gavel_core::Limits,
     ) -> Arc<Plugin> {
         if !self.inner.preinitialize
-            || plugin.preinitialized().is_some()
+            || plugin.preinitialized_with().is_some()
             || !preinit::eligible(bytes, plugin.uses_wasi())
         {
             return plugin.clone();
         }
+        let origin = plugin.origin();
+        if gavel_core::digest::sha256_hex(bytes) != plugin.sha256() {
+            tracing::warn!(
+                plugin = %origin,
+                "not pre-initialising: the bytes given are not the plugin's (its sha256 differs)"
+            );
+            return plugin.clone();
+        }
         let settings_sha = gavel_core::digest::sha256_hex(settings.as_bytes());
+        // The snapshot's memory is every evaluation's starting memory, so
+        // the memory grant is part of what it was made for.
         let key = gavel_core::digest::sha256_hex(
             format!(
-                "{}\n{settings_sha}\n{}",
+                "{}\n{settings_sha}\n{}\n{}",
                 plugin.sha256(),
+                limits.memory_mib,
                 preinit::SNAPSHOT_FORMAT
             )
             .as_bytes(),
         );
-        let origin = plugin.origin();
+        if let Some(reason) = self.failed_preinit(&key) {
+            tracing::debug!(plugin = %origin, "not pre-initialising again: {reason}");
+            return plugin.clone();
+        }
         let loaded = self.load_keyed(&key, || {
             if let Some(cached) =
                 Plugin::cached(self, origin, plugin.sha256(), &key, Some(&settings_sha))
             {
-                return cached;
+                return cached.map_err(|e| e.to_string());
             }
-            let snapshot =
-                preinit::preinitialize(plugin, bytes, settings, limits).map_err(|reason| {
-                    LoadError::Compile {
-                        origin: origin.to_owned(),
-                        reason,
-                    }
-                })?;
+            let snapshot = preinit::preinitialize(plugin, bytes, settings, limits)?;
             Plugin::compile(
                 self,
                 origin,
@@ -296,25 +309,42 @@ impl Runtime {
                 &key,
                 Some(settings_sha.clone()),
             )
+            .map_err(|e| format!("the snapshot does not load: {e}"))
         });
         match loaded {
             Ok(configured) => configured,
-            Err(e) => {
+            Err(reason) => {
                 tracing::warn!(
                     plugin = %origin,
-                    "cannot pre-initialise the plugin with its settings, it will parse them on every evaluation: {e}"
+                    "cannot pre-initialise the plugin with its settings, it will parse them on every evaluation: {reason}"
                 );
+                let mut failed = self
+                    .inner
+                    .preinit_failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                failed.insert(key, reason);
                 plugin.clone()
             }
         }
     }
 
+    /// Why pre-initialising under `key` failed before, if it did.
+    fn failed_preinit(&self, key: &str) -> Option<String> {
+        let failed = self
+            .inner
+            .preinit_failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        failed.get(key).cloned()
+    }
+
     /// The plugin `loaded` holds under `key`, or the one `make` builds.
-    fn load_keyed(
+    fn load_keyed<E>(
         &self,
         key: &str,
-        make: impl FnOnce() -> Result<Plugin, LoadError>,
-    ) -> Result<Arc<Plugin>, LoadError> {
+        make: impl FnOnce() -> Result<Plugin, E>,
+    ) -> Result<Arc<Plugin>, E> {
         let mut loaded = self.inner.loaded.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(plugin) = loaded.get(key).and_then(Weak::upgrade) {
             return Ok(plugin);
