@@ -51,6 +51,10 @@ pub struct Plugin {
     /// The sha256 of the settings the instance state was snapshotted with,
     /// when the plugin is pre-initialised ([`crate::preinit`]).
     preinitialized: Option<String>,
+    /// Compiled from the component instrumented for snapshots (it exports
+    /// Wizer's state accessors besides the plugin's own functions), so a
+    /// snapshot needs no second compilation.
+    pub(crate) instrumented: bool,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -149,6 +153,7 @@ impl Plugin {
             pre,
             uses_wasi,
             preinitialized,
+            instrumented: false,
         };
         let (result, _) = plugin.run(&Limits::default(), |b, store| b.call_metadata(store));
         let metadata = result.map_err(|f| LoadError::Metadata {
@@ -192,6 +197,11 @@ impl Plugin {
 
     pub(crate) fn runtime(&self) -> &Runtime {
         &self.runtime
+    }
+
+    /// The linked component, for instantiating it other than through `run`.
+    pub(crate) fn instance_pre(&self) -> &wasmtime::component::InstancePre<StoreState> {
+        self.pre.instance_pre()
     }
 
     /// Ask the plugin whether `settings` (JSON text) are valid.

@@ -25,7 +25,7 @@ use std::task::{Context, Poll, Waker};
 
 use gavel_core::Limits;
 use wasmtime::Store;
-use wasmtime::component::{Component, Instance, WasmList};
+use wasmtime::component::{Instance, WasmList};
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
 use crate::bindings::PluginBindings;
@@ -56,6 +56,29 @@ pub(crate) fn eligible(bytes: &[u8], uses_wasi: bool) -> bool {
     !uses_wasi && bytes.len() <= MAX_PREINIT_BYTES
 }
 
+/// `bytes` instrumented for snapshotting: the same component, exporting
+/// Wizer's accessors of its memories and globals besides. Never panics.
+pub(crate) fn instrument(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    let run = AssertUnwindSafe(|| Wizer::new().instrument_component(bytes));
+    match std::panic::catch_unwind(run) {
+        Ok(Ok((_, instrumented))) => Ok(instrumented),
+        Ok(Err(e)) => Err(format!("cannot instrument the component: {e:#}")),
+        Err(panic) => Err(format!(
+            "wizer cannot instrument this component ({})",
+            panic_message(&*panic)
+        )),
+    }
+}
+
+/// The message of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("no message")
+}
+
 /// Instantiate `plugin` (compiled from `bytes`) once, configure it with
 /// `settings` under `limits`, and return the component that starts where
 /// that instance stopped. Never panics: wizer asserts on component shapes
@@ -70,14 +93,10 @@ pub(crate) fn preinitialize(
     let run = AssertUnwindSafe(|| snapshot(plugin, bytes, settings, limits));
     match std::panic::catch_unwind(run) {
         Ok(result) => result,
-        Err(panic) => {
-            let why = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("no message");
-            Err(format!("wizer cannot snapshot this component ({why})"))
-        }
+        Err(panic) => Err(format!(
+            "wizer cannot snapshot this component ({})",
+            panic_message(&*panic)
+        )),
     }
 }
 
@@ -89,15 +108,15 @@ fn snapshot(
 ) -> Result<Vec<u8>, String> {
     let inner = &plugin.runtime().inner;
     let wizer = Wizer::new();
-    let (cx, instrumented) = wizer
+    if !plugin.instrumented {
+        return Err("the component could not be instrumented for snapshots".into());
+    }
+    // Instrumentation is deterministic: `cx` describes the accessors of the
+    // instrumented component `plugin` was compiled from.
+    let (cx, _) = wizer
         .instrument_component(bytes)
         .map_err(|e| format!("cannot instrument the component: {e:#}"))?;
-    let component = Component::new(&inner.engine, &instrumented)
-        .map_err(|e| format!("cannot compile the instrumented component: {e:#}"))?;
-    let pre = inner
-        .pure
-        .instantiate_pre(&component)
-        .map_err(|e| format!("cannot link the instrumented component: {e:#}"))?;
+    let pre = plugin.instance_pre();
     let mut store = plugin
         .store(limits)
         .map_err(|f| format!("cannot make a store: {f}"))?;

@@ -238,14 +238,60 @@ impl Runtime {
 
     /// Compile (or fetch from the caches) a plugin from component bytes.
     /// `origin` names the bytes in error messages (a path or `builtin:x`).
+    ///
+    /// When the runtime pre-initialises plugins and the component is one it
+    /// may snapshot, what is compiled is the component instrumented for
+    /// snapshots ([`Runtime::preinitialize`]): it behaves the same and
+    /// exports Wizer's state accessors besides, and a snapshot of it then
+    /// costs one compilation instead of two.
     pub fn load_plugin(&self, origin: &str, bytes: &[u8]) -> Result<Arc<Plugin>, LoadError> {
         let sha256 = gavel_core::digest::sha256_hex(bytes);
-        self.load_keyed(&sha256, || {
-            match Plugin::cached(self, origin, &sha256, &sha256, None) {
-                Some(plugin) => plugin,
-                None => Plugin::compile(self, origin, bytes, sha256.clone(), &sha256, None),
-            }
+        if !self.inner.preinitialize || bytes.len() > preinit::MAX_PREINIT_BYTES {
+            return self.load_keyed(&sha256, || {
+                self.cached_or_compile(origin, bytes, &sha256, &sha256, None)
+            });
+        }
+        let key = gavel_core::digest::sha256_hex(
+            format!("{sha256}\ninstrumented\n{}", preinit::SNAPSHOT_FORMAT).as_bytes(),
+        );
+        self.load_keyed(&key, || {
+            let mut instrumented = match Plugin::cached(self, origin, &sha256, &key, None) {
+                Some(cached) => cached?,
+                None => match preinit::instrument(bytes) {
+                    Ok(instrumented) => {
+                        Plugin::compile(self, origin, &instrumented, sha256.clone(), &key, None)?
+                    }
+                    Err(reason) => {
+                        tracing::debug!(plugin = %origin, "compiling the component as it is: {reason}");
+                        return self.cached_or_compile(origin, bytes, &sha256, &sha256, None);
+                    }
+                },
+            };
+            instrumented.instrumented = true;
+            Ok(instrumented)
         })
+    }
+
+    /// The plugin the compile cache holds under `key`, or `bytes` compiled.
+    fn cached_or_compile(
+        &self,
+        origin: &str,
+        bytes: &[u8],
+        sha256: &str,
+        key: &str,
+        preinitialized: Option<&str>,
+    ) -> Result<Plugin, LoadError> {
+        match Plugin::cached(self, origin, sha256, key, preinitialized) {
+            Some(plugin) => plugin,
+            None => Plugin::compile(
+                self,
+                origin,
+                bytes,
+                sha256.to_owned(),
+                key,
+                preinitialized.map(str::to_owned),
+            ),
+        }
     }
 
     /// `plugin` (compiled from `bytes`) pre-initialised with `settings`,
