@@ -258,15 +258,22 @@ impl Subject {
     /// the resource a workload policy judges; read those with
     /// [`AdmissionRequest::parse_object`].
     pub fn parse_object(&self) -> Result<Option<Object>, Error> {
+        self.object_text().map(Object::from_json).transpose()
+    }
+
+    /// The JSON text [`Subject::parse_object`] parses, for a plugin that
+    /// reads it its own way (for example into typed structs that skip what
+    /// the policy does not read); `None` where `parse_object` gives `None`.
+    pub fn object_text(&self) -> Option<&str> {
         match self {
             Subject::Admission(request)
                 if request.operation == Operation::Connect || request.sub_resource.is_some() =>
             {
-                Ok(None)
+                None
             }
-            Subject::Admission(request) => request.parse_object(),
-            Subject::Manifest(manifest) => manifest.parse_document().map(Some),
-            Subject::Traces(_) => Ok(None),
+            Subject::Admission(request) => request.object.as_deref(),
+            Subject::Manifest(manifest) => Some(&manifest.document),
+            Subject::Traces(_) => None,
         }
     }
 }
