@@ -9,7 +9,10 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Most `gavel_plugin_metric` series kept.
+/// Most series kept for each of `gavel_plugin_metric` and
+/// `gavel_model_metric`: plugins choose their metric names and labels, so
+/// without a bound one plugin could grow `/metrics` (and the daemon's memory)
+/// without end. Values for further series are counted as dropped.
 pub const MAX_PLUGIN_SERIES: usize = 2000;
 
 /// Histogram buckets, seconds: 100 µs to 10 s.
@@ -113,6 +116,11 @@ const HELP: &[(&str, &str, &str)] = &[
         "gavel_plugin_metric",
         "gauge",
         "The last value of each metric a plugin reported, by plugin and metric name.",
+    ),
+    (
+        "gavel_plugin_metric_series_dropped_total",
+        "counter",
+        "Plugin metric values not kept because gavel_plugin_metric already has its maximum number of series.",
     ),
     (
         "gavel_otlp_spans_total",
@@ -244,12 +252,29 @@ impl Metrics {
         if !labels.is_empty() {
             l.push(("labels", fold_labels(labels)));
         }
-        self.with(|m| {
-            m.gauges
-                .entry("gavel_plugin_metric")
-                .or_default()
-                .insert(l, value);
+        self.bounded_gauge(
+            "gavel_plugin_metric",
+            "gavel_plugin_metric_series_dropped_total",
+            l,
+            value,
+        );
+    }
+
+    /// Set a series of a gauge whose label values plugins choose, unless the
+    /// gauge already has [`MAX_PLUGIN_SERIES`] others: then count the value
+    /// in `dropped`.
+    fn bounded_gauge(&self, name: &'static str, dropped: &'static str, l: Labels, value: f64) {
+        let kept = self.with(|m| {
+            let series = m.gauges.entry(name).or_default();
+            if series.len() >= MAX_PLUGIN_SERIES && !series.contains_key(&l) {
+                return false;
+            }
+            series.insert(l, value);
+            true
         });
+        if !kept {
+            self.inc(dropped, Vec::new());
+        }
     }
 
     fn add(&self, name: &'static str, labels: Labels, n: f64) {
@@ -321,18 +346,12 @@ impl Metrics {
         if !metric.labels.is_empty() {
             l.push(("labels", fold_labels(&metric.labels)));
         }
-        let value = metric.value;
-        let kept = self.with(|m| {
-            let series = m.gauges.entry("gavel_model_metric").or_default();
-            if series.len() >= MAX_PLUGIN_SERIES && !series.contains_key(&l) {
-                return false;
-            }
-            series.insert(l, value);
-            true
-        });
-        if !kept {
-            self.inc("gavel_model_metric_series_dropped_total", Vec::new());
-        }
+        self.bounded_gauge(
+            "gavel_model_metric",
+            "gavel_model_metric_series_dropped_total",
+            l,
+            metric.value,
+        );
     }
 
     /// Actions handed to the sink with this `result`.
@@ -506,6 +525,34 @@ mod tests {
         assert!(
             text.contains("# TYPE gavel_admission_request_duration_seconds histogram"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn plugin_chosen_series_are_bounded() {
+        let m = Metrics::default();
+        let labels = vec![("entity".to_owned(), "a".to_owned())];
+        for i in 0..MAX_PLUGIN_SERIES + 5 {
+            m.plugin_metric("chatty", &format!("m{i}"), &labels, 1.0);
+        }
+        // An existing series is still updated at the bound.
+        m.plugin_metric("chatty", "m0", &labels, 7.0);
+        let text = m.render();
+        let kept = text
+            .lines()
+            .filter(|l| l.starts_with("gavel_plugin_metric{"))
+            .count();
+        assert_eq!(kept, MAX_PLUGIN_SERIES);
+        assert!(
+            text.contains("gavel_plugin_metric_series_dropped_total 5\n"),
+            "{}",
+            &text[text.len().saturating_sub(2000)..]
+        );
+        assert!(
+            text.contains(
+                "gavel_plugin_metric{plugin=\"chatty\",metric=\"m0\",labels=\"entity=a\"} 7\n"
+            ),
+            "the kept series is updated"
         );
     }
 }
