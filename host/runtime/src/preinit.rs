@@ -15,7 +15,7 @@
 //! so a plugin that keeps nothing, or a guest whose state is not snapshotted,
 //! behaves exactly as before. Only components gavel can safely snapshot are
 //! pre-initialised ([`eligible`]); any other, or any failure, falls back to
-//! the component as written.
+//! the component as compiled.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -49,55 +49,52 @@ pub(crate) const MAX_SNAPSHOT_MEMORY: usize = 16 << 20;
 /// snapshot format never reuses an old artifact.
 pub(crate) const SNAPSHOT_FORMAT: &str = "wizer-48.0";
 
-/// Whether gavel pre-initialises a plugin: small, WASI-free components (what
-/// gavel-sdk builds). A WASI guest could read clocks or randomness while
-/// configuring itself, and the snapshot would freeze them.
-pub(crate) fn eligible(bytes: &[u8], uses_wasi: bool) -> bool {
-    !uses_wasi && bytes.len() <= MAX_PREINIT_BYTES
+/// Whether gavel pre-initialises a plugin: one compiled instrumented (small
+/// components Wizer can instrument, [`Runtime::load_plugin`]) that is
+/// WASI-free (what gavel-sdk builds). A WASI guest could read clocks or
+/// randomness while configuring itself, and the snapshot would freeze them.
+/// A snapshot is never instrumented, so it is not pre-initialised again.
+///
+/// [`Runtime::load_plugin`]: crate::Runtime::load_plugin
+pub(crate) fn eligible(plugin: &Plugin) -> bool {
+    plugin.instrumented && !plugin.uses_wasi()
 }
 
 /// `bytes` instrumented for snapshotting: the same component, exporting
 /// Wizer's accessors of its memories and globals besides. Never panics.
 pub(crate) fn instrument(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let run = AssertUnwindSafe(|| Wizer::new().instrument_component(bytes));
-    match std::panic::catch_unwind(run) {
-        Ok(Ok((_, instrumented))) => Ok(instrumented),
-        Ok(Err(e)) => Err(format!("cannot instrument the component: {e:#}")),
-        Err(panic) => Err(format!(
-            "wizer cannot instrument this component ({})",
-            panic_message(&*panic)
-        )),
-    }
+    unwinding("instrument", || {
+        Wizer::new()
+            .instrument_component(bytes)
+            .map(|(_, instrumented)| instrumented)
+            .map_err(|e| format!("cannot instrument the component: {e:#}"))
+    })
 }
 
-/// The message of a caught panic.
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
-    panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("no message")
-}
-
-/// Instantiate `plugin` (compiled from `bytes`) once, configure it with
-/// `settings` under `limits`, and return the component that starts where
-/// that instance stopped. Never panics: wizer asserts on component shapes
+/// Run `f`, turning a panic into an error: Wizer asserts on component shapes
 /// it does not support, and such a panic is a reason to fall back like any
-/// other.
+/// other. `what` names the step in the message.
+fn unwinding<T>(what: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        Err(format!("wizer cannot {what} this component ({message})"))
+    })
+}
+
+/// Instantiate `plugin` (an [`eligible`] one, compiled instrumented from
+/// `bytes`) once, configure it with `settings` under `limits`, and return
+/// the component that starts where that instance stopped. Never panics.
 pub(crate) fn preinitialize(
     plugin: &Plugin,
     bytes: &[u8],
     settings: &str,
     limits: &Limits,
 ) -> Result<Vec<u8>, String> {
-    let run = AssertUnwindSafe(|| snapshot(plugin, bytes, settings, limits));
-    match std::panic::catch_unwind(run) {
-        Ok(result) => result,
-        Err(panic) => Err(format!(
-            "wizer cannot snapshot this component ({})",
-            panic_message(&*panic)
-        )),
-    }
+    unwinding("snapshot", || snapshot(plugin, bytes, settings, limits))
 }
 
 fn snapshot(
@@ -108,9 +105,6 @@ fn snapshot(
 ) -> Result<Vec<u8>, String> {
     let inner = &plugin.runtime().inner;
     let wizer = Wizer::new();
-    if !plugin.instrumented {
-        return Err("the component could not be instrumented for snapshots".into());
-    }
     // Instrumentation is deterministic: `cx` describes the accessors of the
     // instrumented component `plugin` was compiled from.
     let (cx, _) = wizer

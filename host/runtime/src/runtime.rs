@@ -262,7 +262,10 @@ impl Runtime {
                         Plugin::compile(self, origin, &instrumented, sha256.clone(), &key, None)?
                     }
                     Err(reason) => {
-                        tracing::debug!(plugin = %origin, "compiling the component as it is: {reason}");
+                        tracing::warn!(
+                            plugin = %origin,
+                            "compiling the component as it is, it will not be pre-initialised with its settings: {reason}"
+                        );
                         return self.cached_or_compile(origin, bytes, &sha256, &sha256, None);
                     }
                 },
@@ -310,10 +313,7 @@ impl Runtime {
         settings: &str,
         limits: &gavel_core::Limits,
     ) -> Arc<Plugin> {
-        if !self.inner.preinitialize
-            || plugin.preinitialized_with().is_some()
-            || !preinit::eligible(bytes, plugin.uses_wasi())
-        {
+        if !self.inner.preinitialize || !preinit::eligible(plugin) {
             return plugin.clone();
         }
         let origin = plugin.origin();

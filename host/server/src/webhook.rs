@@ -190,7 +190,7 @@ impl Webhook {
                 }
             };
             let set = &active.set;
-            let subscribed = set.subscribed(&prepared);
+            let subscribed: Arc<[usize]> = set.subscribed(&prepared).into();
             let (parts, busy) = self.fan_out.enter(subscribed.len());
             // Held by every task, so that work still running past the
             // deadline keeps counting against the concurrency bound.
@@ -199,29 +199,32 @@ impl Webhook {
             // each; the others are skipped. Reports are composed in
             // policy-set order.
             let per_part = subscribed.len().div_ceil(parts).max(1);
-            let tasks: Vec<(Vec<usize>, _)> = subscribed
-                .chunks(per_part)
-                .map(|chunk| {
-                    let chunk = chunk.to_vec();
-                    let (active, prepared, subject, held, mine) = (
+            let tasks: Vec<(std::ops::Range<usize>, _)> = (0..subscribed.len())
+                .step_by(per_part)
+                .map(|start| {
+                    let part = start..(start + per_part).min(subscribed.len());
+                    let (active, prepared, subject, held, subscribed, mine) = (
                         active.clone(),
                         prepared.clone(),
                         subject.clone(),
                         held.clone(),
-                        chunk.clone(),
+                        subscribed.clone(),
+                        part.clone(),
                     );
                     let task = tokio::task::spawn_blocking(move || {
                         let _held = held;
-                        mine.iter()
+                        subscribed[mine]
+                            .iter()
                             .map(|&i| active.set.evaluate_plugin(i, &prepared, &subject))
                             .collect::<Vec<_>>()
                     });
-                    (chunk, task)
+                    (part, task)
                 })
                 .collect();
             let mut reports: Vec<Option<gavel_core::PluginReport>> =
                 (0..set.plugins().len()).map(|_| None).collect();
-            for (chunk, task) in tasks {
+            for (part, task) in tasks {
+                let chunk = &subscribed[part];
                 match task.await {
                     Ok(done) => {
                         for (i, report) in chunk.iter().zip(done) {
@@ -233,7 +236,7 @@ impl Webhook {
                     // parts' verdicts still count.
                     Err(join) => {
                         tracing::error!("an evaluation task failed: {join}");
-                        for &i in &chunk {
+                        for &i in chunk {
                             let failure = gavel_core::Failure::new(
                                 gavel_core::FailureKind::Trap,
                                 format!("the host's evaluation task failed: {join}"),
