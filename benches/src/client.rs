@@ -103,8 +103,25 @@ impl Conn {
         })
     }
 
+    /// `n` connections to `addr`.
+    pub async fn connect_many(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<Conn>> {
+        let mut conns = Vec::with_capacity(n);
+        for _ in 0..n {
+            conns.push(Conn::connect(addr).await?);
+        }
+        Ok(conns)
+    }
+
+    /// Replace this connection, broken by a transport error, with a new one
+    /// to `addr`; on failure it stays as it is (the next request fails and
+    /// tries again).
+    pub async fn reconnect(&mut self, addr: SocketAddr) -> anyhow::Result<()> {
+        *self = Conn::connect(addr).await?;
+        Ok(())
+    }
+
     /// `POST path` with `body`. An error means the connection is no longer
-    /// usable: connect again.
+    /// usable: [`Conn::reconnect`].
     pub async fn post(
         &mut self,
         path: &str,

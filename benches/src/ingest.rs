@@ -177,10 +177,7 @@ pub async fn send_all(
     batches: Arc<Vec<Batch>>,
     connections: usize,
 ) -> anyhow::Result<Sent> {
-    let mut conns = Vec::new();
-    for _ in 0..connections.max(1) {
-        conns.push(Conn::connect(addr).await?);
-    }
+    let conns = Conn::connect_many(addr, connections.max(1)).await?;
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -225,9 +222,8 @@ async fn send_one(addr: SocketAddr, conn: &mut Conn, batch: &Batch, sent: &mut S
                 sent.transport_errors += 1;
                 sent.note(format!("{e:#}"));
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                match Conn::connect(addr).await {
-                    Ok(c) => *conn = c,
-                    Err(e) => sent.note(format!("reconnecting: {e:#}")),
+                if let Err(e) = conn.reconnect(addr).await {
+                    sent.note(format!("reconnecting: {e:#}"));
                 }
                 continue;
             }

@@ -122,14 +122,6 @@ pub fn client_runtime(
         .context("cannot start the load generator's runtime")
 }
 
-async fn connect_all(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<Conn>> {
-    let mut conns = Vec::with_capacity(n);
-    for _ in 0..n {
-        conns.push(Conn::connect(addr).await?);
-    }
-    Ok(conns)
-}
-
 /// Send request `seq` (input `seq % mix`) on `conn`, reconnecting it after
 /// a transport error; record the outcome in `run`. `since` is when the
 /// latency starts (the send, or the scheduled send).
@@ -171,9 +163,8 @@ async fn one(
         Err(e) => {
             run.errors += 1;
             run.note(format!("{}: {e:#}", reviews[input].name));
-            match Conn::connect(addr).await {
-                Ok(c) => *conn = c,
-                Err(e) => run.note(format!("reconnecting: {e:#}")),
+            if let Err(e) = conn.reconnect(addr).await {
+                run.note(format!("reconnecting: {e:#}"));
             }
         }
     }
@@ -189,7 +180,7 @@ pub async fn closed_loop(
     concurrency: usize,
     stream: u32,
 ) -> anyhow::Result<Run> {
-    let conns = connect_all(addr, concurrency.max(1)).await?;
+    let conns = Conn::connect_many(addr, concurrency.max(1)).await?;
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -229,7 +220,7 @@ pub async fn open_loop(
     cpus: Option<Cpus>,
 ) -> anyhow::Result<Run> {
     let total = (rate * duration.as_secs_f64()).round().max(1.0) as u64;
-    let conns = connect_all(addr, connections.max(1)).await?;
+    let conns = Conn::connect_many(addr, connections.max(1)).await?;
     let (tx, rx) = mpsc::unbounded_channel::<(u64, Instant)>();
     let rx = Arc::new(Mutex::new(rx));
     let start = Instant::now() + Duration::from_millis(5);
